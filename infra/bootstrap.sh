@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Everything a fresh machine needs before ticklake runs: the Python environment (.venv),
+# PyFlink's own environment (.venv-flink; apache-flink pins an old pyarrow that breaks
+# pyiceberg, so it never shares .venv) and the Java jars. Each step is skipped when its
+# inputs have not changed, so a second run takes seconds.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+python=${PYTHON:-python3}
+flink_version=2.0.2
+
+fresh() { # stamp-file input-files...: true when the inputs changed since the stamp
+  local stamp=$1; shift
+  local sum; sum=$(cat "$@" | sha256sum | cut -d' ' -f1)
+  [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum" ] && return 1
+  echo "$sum" > "$stamp.new"
+}
+done_stamp() { mv "$1.new" "$1"; }
+
+if [ ! -x .venv/bin/python ]; then "$python" -m venv .venv; fi
+if fresh .venv/.ticklake-stamp pyproject.toml; then
+  echo "installing Python packages into .venv ..." >&2
+  .venv/bin/pip install -q -e '.[test]'
+  done_stamp .venv/.ticklake-stamp
+fi
+
+if [ ! -x .venv-flink/bin/python ]; then "$python" -m venv .venv-flink; fi
+echo "$flink_version" > .venv-flink/.wanted
+if fresh .venv-flink/.ticklake-stamp .venv-flink/.wanted; then
+  echo "installing apache-flink $flink_version into .venv-flink ..." >&2
+  .venv-flink/bin/pip install -q "apache-flink==$flink_version"
+  done_stamp .venv-flink/.ticklake-stamp
+fi
+
+infra/fetch-jars.sh

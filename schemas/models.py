@@ -1,0 +1,111 @@
+"""Pydantic models: the single source of truth for every record ticklake moves.
+
+``FinnhubTrade`` is one element of a Finnhub ``trade`` frame, ``Trade`` the validated and
+enriched trade written to Kafka, ``TradeRow`` the raw trade as stored, ``Bar`` a 1-minute
+OHLCV bar.  Spark, Iceberg and CQL schemas are derived from these in ``schemas.derive``.
+"""
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, timezone
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from schemas.keys import TableKey
+
+
+class FinnhubTrade(BaseModel):
+    """A trade as Finnhub sends it: ``{"s","p","t","v","c"}``."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    symbol: str = Field(alias="s", min_length=1, max_length=64)
+    price: float = Field(alias="p", gt=0)
+    time_ms: int = Field(alias="t", gt=0)
+    volume: float = Field(alias="v", ge=0)
+    conditions: list[str] | None = Field(default=None, alias="c")
+
+    @field_validator("symbol")
+    @classmethod
+    def _symbol_is_printable(cls, value: str) -> str:
+        if value.strip() != value or not value.isprintable():
+            raise ValueError("symbol has surrounding blanks or control characters")
+        return value
+
+    @field_validator("price", "volume")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("must be finite")
+        return value
+
+    @field_validator("price", "volume", "time_ms", mode="before")
+    @classmethod
+    def _number_not_bool_or_text(cls, value: object) -> object:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError("must be a JSON number")
+        return value
+
+
+class Trade(BaseModel):
+    """The Kafka record value: a validated trade with receipt time and exchange."""
+
+    symbol: str
+    price: float
+    volume: float
+    trade_time_ms: int
+    conditions: list[str] | None = None
+    exchange: str
+    received_time_ms: int
+
+
+class TradeRow(BaseModel):
+    """A raw trade as stored in Cassandra and Iceberg.
+
+    ``(kafka_partition, kafka_offset)`` is the trade's identity: two trades in the same
+    millisecond never overwrite each other, and replaying the same offsets overwrites itself.
+    """
+
+    cql_key: ClassVar[TableKey] = TableKey(
+        partition=("symbol", "trade_year", "trade_month", "trade_day"),
+        clustering=(("trade_ts", "DESC"), ("kafka_partition", "ASC"), ("kafka_offset", "ASC")),
+    )
+
+    symbol: str
+    trade_year: int
+    trade_month: int
+    trade_day: int
+    trade_ts: datetime
+    kafka_partition: int
+    kafka_offset: int
+    price: float
+    volume: float
+    conditions: list[str] | None = None
+    exchange: str
+    received_at: datetime
+
+
+class Bar(BaseModel):
+    """One symbol's trades in the UTC minute ``[window_start, window_end)``."""
+
+    cql_key: ClassVar[TableKey] = TableKey(
+        partition=("symbol", "trade_date"), clustering=(("window_start", "DESC"),)
+    )
+
+    symbol: str
+    trade_date: date
+    window_start: datetime
+    window_end: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    trade_count: int
+    vwap: float | None = None
+    updated_at: datetime
+
+
+def utc_from_ms(epoch_ms: int) -> datetime:
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)

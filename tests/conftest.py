@@ -1,0 +1,56 @@
+"""Shared fixtures. Tests read conf/test.toml, so they never touch the demo's names."""
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+os.environ.setdefault("TICKLAKE_CONFIG", "conf/test.toml")
+
+from ticklake.config import Settings  # noqa: E402  (after TICKLAKE_CONFIG is set)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings()
+
+
+def isolated_settings(base: Settings, tmp_path) -> Settings:
+    """A copy of ``base`` with its own topics, tables and checkpoint root."""
+    tag = uuid.uuid4().hex[:8]
+    k, c, i = base.kafka, base.cassandra, base.iceberg
+    return base.model_copy(
+        update={
+            "kafka": k.model_copy(update={
+                "trades_topic": f"{k.trades_topic}.{tag}",
+                "dead_letter_topic": f"{k.dead_letter_topic}.{tag}",
+            }),
+            "cassandra": c.model_copy(update={
+                "trades_table": f"{c.trades_table}_{tag}", "bars_table": f"{c.bars_table}_{tag}",
+            }),
+            "iceberg": i.model_copy(update={
+                "trades_table": f"{i.trades_table}_{tag}", "bars_table": f"{i.bars_table}_{tag}",
+            }),
+            "spark": base.spark.model_copy(update={"checkpoint_root": tmp_path / "checkpoints"}),
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def services(settings: Settings) -> Settings:
+    """Start (or find running) the real local Kafka and Cassandra."""
+    from ticklake import services as svc
+
+    svc.up(settings)
+    return settings
+
+
+@pytest.fixture
+def pipeline_settings(services: Settings, tmp_path) -> Settings:
+    """Running services plus a freshly provisioned, private set of topics and tables."""
+    from ticklake.provision import provision
+
+    isolated = isolated_settings(services, tmp_path)
+    provision(isolated)
+    return isolated

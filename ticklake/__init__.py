@@ -1,0 +1,1 @@
+"""ticklake: market-data pipeline (Finnhub -> Kafka -> Spark -> Cassandra + Iceberg)."""

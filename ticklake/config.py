@@ -1,0 +1,162 @@
+"""The one configuration model of ticklake.
+
+Precedence, highest first: environment variables (``TICKLAKE_`` prefix, ``__`` between
+nested names, e.g. ``TICKLAKE_KAFKA__TRADES_TOPIC``), the TOML file named by
+``TICKLAKE_CONFIG`` (default ``conf/ticklake.toml``), then the defaults below, which
+describe the local single-machine stack.  Paths left empty are derived from
+``state_dir`` so that one setting moves a whole environment.
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_FILE = PROJECT_ROOT / "conf" / "ticklake.toml"
+DAY_MS = 24 * 3600 * 1000
+
+
+class KafkaSettings(BaseModel):
+    bootstrap_servers: str = "127.0.0.1:9092"
+    port: int = 9092
+    controller_port: int = 9093
+    trades_topic: str = "trades"
+    dead_letter_topic: str = "trades.dead-letter"
+    partitions: int = 6
+    retention_ms: int = 7 * DAY_MS
+    compression: str = "gzip"
+    heap: str = "512m"
+
+
+class CassandraSettings(BaseModel):
+    contact_points: list[str] = ["127.0.0.1"]
+    port: int = 9042
+    storage_port: int = 7000
+    keyspace: str = "ticklake"
+    trades_table: str = "trades_v2"
+    bars_table: str = "trade_aggregates"
+    replication_factor: int = 1
+    trades_ttl_seconds: int = 30 * 24 * 3600
+    bars_ttl_seconds: int = 90 * 24 * 3600
+    heap: str = "1G"
+
+
+class IcebergSettings(BaseModel):
+    catalog_name: str = "ticklake"
+    # SQLite file shared by Spark's JDBC catalog and pyiceberg's SqlCatalog.
+    catalog_db: Path | None = None
+    warehouse: Path | None = None
+    namespace: str = "market"
+    trades_table: str = "trades"
+    bars_table: str = "bars_1m"
+
+    @property
+    def jdbc_uri(self) -> str:
+        return f"jdbc:sqlite:{self.catalog_db}"
+
+    @property
+    def sqlalchemy_uri(self) -> str:
+        return f"sqlite:///{self.catalog_db}"
+
+    @property
+    def warehouse_uri(self) -> str:
+        return Path(self.warehouse).as_uri()
+
+
+class SparkSettings(BaseModel):
+    master: str = "local[*]"
+    checkpoint_root: Path | None = None
+    trigger_seconds: float = 5.0
+    watermark_seconds: int = 30
+    shuffle_partitions: int = 4
+    driver_memory: str = "2g"
+
+
+class ProducerSettings(BaseModel):
+    url: str = "wss://ws.finnhub.io"
+    symbols: list[str] = ["AAPL", "MSFT", "AMZN", "BINANCE:BTCUSDT", "BINANCE:ETHUSDT"]
+    default_exchange: str = "US"
+    metrics_port: int = 9464
+    # Accepted distance of a live trade's time from now, either way.
+    max_clock_skew_seconds: int = 24 * 3600
+
+
+class FeedSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8765
+    trades_per_second: float = 200.0
+    seed: int = 7
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TICKLAKE_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    state_dir: Path = Path.home() / ".ticklake" / "state"
+    cache_dir: Path = Path.home() / ".ticklake" / "cache"
+    finnhub_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("FINNHUB_TOKEN", "finnhub_token")
+    )
+    kafka: KafkaSettings = KafkaSettings()
+    cassandra: CassandraSettings = CassandraSettings()
+    iceberg: IcebergSettings = IcebergSettings()
+    spark: SparkSettings = SparkSettings()
+    producer: ProducerSettings = ProducerSettings()
+    feed: FeedSettings = FeedSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = Path(os.environ.get("TICKLAKE_CONFIG", DEFAULT_CONFIG_FILE))
+        if not config_file.is_absolute():
+            config_file = PROJECT_ROOT / config_file
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file)
+        return (init_settings, env_settings, toml)
+
+    @model_validator(mode="after")
+    def _derive_paths(self) -> Settings:
+        self.state_dir = self.state_dir.expanduser().resolve()
+        self.cache_dir = self.cache_dir.expanduser().resolve()
+        lake = self.state_dir / "lake"
+        self.iceberg.catalog_db = Path(self.iceberg.catalog_db or lake / "catalog.db")
+        self.iceberg.warehouse = Path(self.iceberg.warehouse or lake / "warehouse")
+        self.spark.checkpoint_root = Path(
+            self.spark.checkpoint_root or self.state_dir / "checkpoints"
+        )
+        return self
+
+    @property
+    def services_dir(self) -> Path:
+        return self.state_dir / "services"
+
+    @property
+    def jars_dir(self) -> Path:
+        return self.cache_dir / "jars"
+
+    def producer_url(self) -> str:
+        """The feed URL with the token appended; never log the result."""
+        if self.finnhub_token is None:
+            return self.producer.url
+        sep = "&" if "?" in self.producer.url else "?"
+        return f"{self.producer.url}{sep}token={self.finnhub_token.get_secret_value()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

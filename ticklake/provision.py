@@ -1,0 +1,66 @@
+"""Create what the pipeline needs on running services: topics, keyspace and tables, lake tables.
+
+Every step is idempotent, so provisioning runs on each ``ticklake up``.
+"""
+from __future__ import annotations
+
+from schemas.derive import cql_create_table
+from schemas.models import Bar, TradeRow
+from ticklake import lake
+from ticklake.config import Settings
+
+
+def ensure_topics(settings: Settings) -> None:
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    k = settings.kafka
+    admin = KafkaAdminClient(bootstrap_servers=k.bootstrap_servers, client_id="ticklake-provision")
+    try:
+        existing = set(admin.list_topics())
+        config = {"retention.ms": str(k.retention_ms), "compression.type": "producer"}
+        wanted = [
+            NewTopic(name, num_partitions=k.partitions, replication_factor=1, topic_configs=config)
+            for name in (k.trades_topic, k.dead_letter_topic)
+            if name not in existing
+        ]
+        if wanted:
+            try:
+                admin.create_topics(wanted)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        admin.close()
+
+
+def cassandra_session(settings: Settings, keyspace: str | None = None):
+    from cassandra.cluster import Cluster
+
+    c = settings.cassandra
+    cluster = Cluster(c.contact_points, port=c.port)
+    return cluster.connect(keyspace)
+
+
+def cql_statements(settings: Settings) -> list[str]:
+    c = settings.cassandra
+    return [
+        f"CREATE KEYSPACE IF NOT EXISTS {c.keyspace} WITH replication = "
+        f"{{'class': 'SimpleStrategy', 'replication_factor': {c.replication_factor}}}",
+        cql_create_table(TradeRow, c.keyspace, c.trades_table, c.trades_ttl_seconds),
+        cql_create_table(Bar, c.keyspace, c.bars_table, c.bars_ttl_seconds),
+    ]
+
+
+def ensure_cassandra_schema(settings: Settings) -> None:
+    session = cassandra_session(settings)
+    try:
+        for statement in cql_statements(settings):
+            session.execute(statement, timeout=60)
+    finally:
+        session.cluster.shutdown()
+
+
+def provision(settings: Settings) -> None:
+    ensure_topics(settings)
+    ensure_cassandra_schema(settings)
+    lake.ensure_tables(settings)
