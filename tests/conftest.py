@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 os.environ.setdefault("TICKLAKE_CONFIG", "conf/test.toml")
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # stay on loopback
 
 from ticklake.config import Settings  # noqa: E402  (after TICKLAKE_CONFIG is set)
 

@@ -1,0 +1,50 @@
+"""SparkSession for ticklake jobs: the shared Iceberg catalog, Cassandra, UTC everywhere.
+
+Jars are not added here: ``spark-submit.sh`` passes them, because the JVM starts before
+any Python runs. A session built outside spark-submit (tests) gets them from
+``local_jars_option``.
+"""
+from __future__ import annotations
+
+from pyspark.sql import SparkSession
+
+from ticklake.config import Settings
+
+
+def spark_conf(settings: Settings) -> dict[str, str]:
+    ice, cas = settings.iceberg, settings.cassandra
+    catalog = f"spark.sql.catalog.{ice.catalog_name}"
+    return {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
+        "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
+        catalog: "org.apache.iceberg.spark.SparkCatalog",
+        f"{catalog}.type": "jdbc",
+        f"{catalog}.uri": ice.jdbc_uri,
+        f"{catalog}.warehouse": ice.warehouse_uri,
+        # pyiceberg's SqlCatalog writes the V0 layout of the catalog tables; keep to it.
+        f"{catalog}.jdbc.schema-version": "V0",
+        "spark.cassandra.connection.host": ",".join(cas.contact_points),
+        "spark.cassandra.connection.port": str(cas.port),
+        "spark.cassandra.output.consistency.level": "LOCAL_QUORUM",
+        "spark.sql.streaming.stateStore.providerClass":
+            "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
+    }
+
+
+def local_jars_option(settings: Settings) -> str:
+    return ",".join(str(p) for p in sorted((settings.jars_dir / "spark").glob("*.jar")))
+
+
+def build_session(settings: Settings, app_name: str, with_jars: bool = False) -> SparkSession:
+    builder = SparkSession.builder.appName(app_name)
+    if with_jars:
+        builder = builder.master(settings.spark.master).config("spark.jars", local_jars_option(settings))
+    for key, value in spark_conf(settings).items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+def iceberg_table(settings: Settings, table: str) -> str:
+    ice = settings.iceberg
+    return f"{ice.catalog_name}.{ice.namespace}.{table}"

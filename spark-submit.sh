@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Submit a ticklake job to Spark: ./spark-submit.sh [spark-submit options] jobs/<job>.py [job options]
+#
+# Adds the connector jars (Kafka, Cassandra, Iceberg, SQLite JDBC) from the jar cache and
+# ships jobs/, schemas/ and ticklake/ as one zip through --py-files, so the same command
+# runs on local[*] (the default) and on a cluster: ./spark-submit.sh --master spark://host:7077 ...
+# Configuration comes from conf/ and TICKLAKE_* variables, as everywhere in ticklake.
+set -euo pipefail
+root=$(cd "$(dirname "$0")" && pwd)
+[ -x "$root/.venv/bin/python" ] || "$root/infra/bootstrap.sh"
+jars_dir=${TICKLAKE_CACHE_DIR:-$HOME/.ticklake/cache}/jars/spark
+[ -d "$jars_dir" ] || "$root/infra/fetch-jars.sh"
+jars=$(ls "$jars_dir"/*.jar | paste -sd, -)
+
+zip="$root/build/ticklake-pyfiles.zip"
+mkdir -p "$root/build"
+(cd "$root" && "$root/.venv/bin/python" - "$zip" <<'PY'
+import pathlib, sys, zipfile
+with zipfile.ZipFile(sys.argv[1], "w") as z:
+    for package in ("jobs", "schemas", "ticklake"):
+        for path in sorted(pathlib.Path(package).rglob("*.py")):
+            z.write(path)
+PY
+)
+
+master=()
+case " $* " in
+  *" --master "*) ;;
+  *) master=(--master "local[*]"); export SPARK_LOCAL_IP=${SPARK_LOCAL_IP:-127.0.0.1} ;;
+esac
+
+export PYSPARK_PYTHON=${PYSPARK_PYTHON:-$root/.venv/bin/python}
+export PYSPARK_DRIVER_PYTHON=${PYSPARK_DRIVER_PYTHON:-$root/.venv/bin/python}
+cd "$root"
+exec "$root/.venv/bin/spark-submit" "${master[@]}" \
+  --driver-memory "${TICKLAKE_SPARK__DRIVER_MEMORY:-2g}" \
+  --jars "$jars" --py-files "$zip" \
+  --conf spark.ui.showConsoleProgress=false \
+  "$@"

@@ -1,0 +1,190 @@
+"""``ticklake``: the one command line for the things people do with the pipeline."""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+
+from ticklake.config import PROJECT_ROOT, Settings
+
+
+class UserError(Exception):
+    """A failure the user can act on; printed without a traceback."""
+
+
+def _progress(message: str) -> None:
+    print(f"[ticklake] {message}", file=sys.stderr, flush=True)
+
+
+def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
+    from ticklake import services
+    from ticklake.provision import provision
+
+    for st in services.up(settings, progress=_progress):
+        _progress(f"{st.name}: running (pid {st.pid}, ports {st.ports}); log {st.log_file}")
+    _progress("provisioning topics, keyspace, tables and lake tables ...")
+    provision(settings)
+    _progress("ready")
+    return 0
+
+
+def cmd_down(settings: Settings, args: argparse.Namespace) -> int:
+    from ticklake import services
+
+    services.down(settings, wipe=args.wipe, progress=_progress)
+    return 0
+
+
+def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
+    from ticklake import services
+
+    statuses = services.status(settings)
+    for st in statuses:
+        state = f"running, pid {st.pid}" if st.running else "stopped"
+        print(f"{st.name:10} {state:22} ports {st.ports}  log {st.log_file}  data {st.data_dir}")
+    return 0 if all(st.running for st in statuses) else 3
+
+
+def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
+    print(settings.model_dump_json(indent=2))  # SecretStr prints as '**********'
+    return 0
+
+
+def cmd_feed(settings: Settings, args: argparse.Namespace) -> int:
+    from producers.feed import run_feed
+
+    run_feed(settings, host=args.host, port=args.port, rate=args.rate, max_trades=args.max_trades)
+    return 0
+
+
+def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
+    from producers.producer import run_producer_sync
+
+    stats = run_producer_sync(settings, url=args.url, max_trades=args.max_trades, idle_timeout=args.idle_timeout)
+    _progress(f"producer stopped: {stats}")
+    return 0
+
+
+def spark_submit(script: str, *job_args: str) -> None:
+    command = [str(PROJECT_ROOT / "spark-submit.sh"), script, *job_args]
+    _progress(f"running {' '.join(command)}")
+    if subprocess.run(command, cwd=PROJECT_ROOT).returncode != 0:
+        raise UserError(f"the Spark job {script} failed; see its output above")
+
+
+def cmd_stream(settings: Settings, args: argparse.Namespace) -> int:
+    extra = ["--available-now"] if args.available_now else []
+    spark_submit("jobs/ohlcv_stream.py", *extra)
+    return 0
+
+
+def _parse_time(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def print_rows(rows: list, columns: list[str]) -> None:
+    print("  ".join(f"{c:>19}" for c in columns))
+    for row in rows:
+        print("  ".join(f"{_fmt(getattr(row, c)):>19}" for c in columns))
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)
+
+
+BAR_COLUMNS = ["symbol", "window_start", "open", "high", "low", "close", "volume", "trade_count", "vwap"]
+TRADE_COLUMNS = ["symbol", "trade_ts", "price", "volume", "exchange", "kafka_partition", "kafka_offset"]
+
+
+def cmd_query(settings: Settings, args: argparse.Namespace) -> int:
+    from ticklake import query
+
+    end = _parse_time(args.end) if args.end else datetime.now(timezone.utc)
+    start = _parse_time(args.start) if args.start else end - timedelta(hours=1)
+    if start >= end:
+        raise UserError(f"--start {start} is not before --end {end}")
+    if args.what == "bars":
+        print_rows(query.bars(settings, args.symbol, start, end), BAR_COLUMNS)
+    else:
+        print_rows(query.trades(settings, args.symbol, start, end, limit=args.limit), TRADE_COLUMNS)
+    return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from ticklake.demo import run_demo
+
+    return run_demo(settings, trades=args.trades, progress=_progress)
+
+
+def cmd_flink_smoke(settings: Settings, args: argparse.Namespace) -> int:
+    from jobs.flink_runner import run_flink_smoke
+
+    result = run_flink_smoke(settings, PROJECT_ROOT / "build" / "flink-smoke.json")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ticklake", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("up", help="start local Kafka and Cassandra and provision topics and tables").set_defaults(func=cmd_up)
+    down = sub.add_parser("down", help="stop the local services started by 'up'")
+    down.add_argument("--wipe", action="store_true", help="also delete their data")
+    down.set_defaults(func=cmd_down)
+    sub.add_parser("status", help="what runs, where, ports and log files").set_defaults(func=cmd_status)
+    sub.add_parser("config", help="print the effective configuration (secrets hidden)").set_defaults(func=cmd_config)
+
+    feed = sub.add_parser("feed", help="run the local Finnhub-compatible WebSocket feed")
+    feed.add_argument("--host", default=None)
+    feed.add_argument("--port", type=int, default=None)
+    feed.add_argument("--rate", type=float, default=None, help="trades per second")
+    feed.add_argument("--max-trades", type=int, default=None, help="stop sending after this many trades")
+    feed.set_defaults(func=cmd_feed)
+
+    produce = sub.add_parser("produce", help="read trades from a Finnhub WebSocket and write them to Kafka")
+    produce.add_argument("--url", default=None, help="feed URL (default: producer.url setting; token from FINNHUB_TOKEN)")
+    produce.add_argument("--max-trades", type=int, default=None, help="stop after producing this many trades")
+    produce.add_argument("--idle-timeout", type=float, default=None, help="stop after this many seconds without trades")
+    produce.set_defaults(func=cmd_produce)
+
+    stream = sub.add_parser("stream", help="run the Spark streaming job (spark-submit.sh jobs/ohlcv_stream.py)")
+    stream.add_argument("--available-now", action="store_true", help="process what is in Kafka, then exit")
+    stream.set_defaults(func=cmd_stream)
+
+    query = sub.add_parser("query", help="time-range query of bars or trades in Cassandra (CQL)")
+    query.add_argument("what", choices=["bars", "trades"])
+    query.add_argument("--symbol", required=True)
+    query.add_argument("--start", help="ISO time, UTC unless it has an offset (default: end - 1 hour)")
+    query.add_argument("--end", help="ISO time (default: now)")
+    query.add_argument("--limit", type=int, default=1000, help="trades: at most this many rows")
+    query.set_defaults(func=cmd_query)
+
+    demo = sub.add_parser("demo", help="run the whole pipeline end to end on the local feed")
+    demo.add_argument("--trades", type=int, default=20_000)
+    demo.set_defaults(func=cmd_demo)
+
+    sub.add_parser("flink-smoke", help="run the PyFlink smoke job over the trades topic").set_defaults(func=cmd_flink_smoke)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(Settings(), args)
+    except UserError as error:
+        _progress(f"error: {error}")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
