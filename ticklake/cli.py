@@ -3,15 +3,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 
 from ticklake.config import PROJECT_ROOT, Settings
-
-
-class UserError(Exception):
-    """A failure the user can act on; printed without a traceback."""
+from ticklake.errors import UserError
+from ticklake.output import BAR_COLUMNS, TRADE_COLUMNS, print_rows
+from ticklake.submit import spark_submit
 
 
 def _progress(message: str) -> None:
@@ -67,40 +65,15 @@ def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def spark_submit(script: str, *job_args: str) -> None:
-    command = [str(PROJECT_ROOT / "spark-submit.sh"), script, *job_args]
-    _progress(f"running {' '.join(command)}")
-    if subprocess.run(command, cwd=PROJECT_ROOT).returncode != 0:
-        raise UserError(f"the Spark job {script} failed; see its output above")
-
-
 def cmd_stream(settings: Settings, args: argparse.Namespace) -> int:
     extra = ["--available-now"] if args.available_now else []
-    spark_submit("jobs/ohlcv_stream.py", *extra)
+    spark_submit(settings, "jobs/ohlcv_stream.py", *extra)
     return 0
 
 
 def _parse_time(text: str) -> datetime:
     value = datetime.fromisoformat(text)
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
-def print_rows(rows: list, columns: list[str]) -> None:
-    print("  ".join(f"{c:>19}" for c in columns))
-    for row in rows:
-        print("  ".join(f"{_fmt(getattr(row, c)):>19}" for c in columns))
-
-
-def _fmt(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    return str(value)
-
-
-BAR_COLUMNS = ["symbol", "window_start", "open", "high", "low", "close", "volume", "trade_count", "vwap"]
-TRADE_COLUMNS = ["symbol", "trade_ts", "price", "volume", "exchange", "kafka_partition", "kafka_offset"]
 
 
 def cmd_query(settings: Settings, args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ describe the local single-machine stack.  Paths left empty are derived from
 """
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -148,6 +149,16 @@ class Settings(BaseSettings):
     @property
     def jars_dir(self) -> Path:
         return self.cache_dir / "jars"
+
+    def as_environment(self) -> dict[str, str]:
+        """These settings as ``TICKLAKE_*`` variables, to hand them to a child process
+        (spark-submit, the feed). The Finnhub token is left out: children read it themselves."""
+        env = {"TICKLAKE_STATE_DIR": str(self.state_dir), "TICKLAKE_CACHE_DIR": str(self.cache_dir)}
+        for section in ("kafka", "cassandra", "iceberg", "spark", "producer", "feed"):
+            for name, value in getattr(self, section).model_dump(mode="json").items():
+                text = value if isinstance(value, str) else json.dumps(value)
+                env[f"TICKLAKE_{section.upper()}__{name.upper()}"] = text
+        return env
 
     def producer_url(self) -> str:
         """The feed URL with the token appended; never log the result."""

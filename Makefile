@@ -1,0 +1,17 @@
+# The two commands of the README. Each sets up what it needs (venvs, jars, services).
+.PHONY: demo test test-fast test-slow bootstrap
+
+bootstrap:
+	@infra/bootstrap.sh
+
+demo: bootstrap
+	.venv/bin/ticklake demo
+
+test: bootstrap
+	.venv/bin/python -m pytest -q 
+
+test-fast: bootstrap
+	.venv/bin/python -m pytest -q -m "not integration and not slow"
+
+test-slow: bootstrap
+	.venv/bin/python -m pytest -q -m slow

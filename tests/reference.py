@@ -1,0 +1,61 @@
+"""An independent, plain-Python computation of 1-minute bars, to check the Spark job against.
+
+It shares nothing with jobs/transforms.py but the definition of a bar (README, "Bars").
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class KafkaTrade:
+    partition: int
+    offset: int
+    symbol: str
+    price: float
+    volume: float
+    time_ms: int
+
+
+def read_topic(bootstrap_servers: str, topic: str) -> list[KafkaTrade]:
+    """Every record of ``topic`` that parses as a trade, with its partition and offset."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        end = consumer.end_offsets(partitions)
+        trades = []
+        while any(consumer.position(tp) < end[tp] for tp in partitions):
+            for tp, records in consumer.poll(timeout_ms=1000).items():
+                for r in records:
+                    t = json.loads(r.value)
+                    trades.append(KafkaTrade(tp.partition, r.offset, t["symbol"], t["price"], t["volume"],
+                                             t["trade_time_ms"]))
+        return trades
+    finally:
+        consumer.close()
+
+
+def bars(trades: list[KafkaTrade]) -> dict[tuple[str, int], dict]:
+    """(symbol, minute start in epoch ms) -> bar fields."""
+    groups: dict[tuple[str, int], list[KafkaTrade]] = {}
+    for t in trades:
+        groups.setdefault((t.symbol, t.time_ms - t.time_ms % 60_000), []).append(t)
+    out = {}
+    for key, group in groups.items():
+        ordered = sorted(group, key=lambda t: (t.time_ms, t.partition, t.offset))
+        volume = sum(t.volume for t in group)
+        out[key] = {
+            "open": ordered[0].price,
+            "high": max(t.price for t in group),
+            "low": min(t.price for t in group),
+            "close": ordered[-1].price,
+            "volume": volume,
+            "trade_count": len(group),
+            "vwap": sum(t.price * t.volume for t in group) / volume if volume > 0 else None,
+        }
+    return out
