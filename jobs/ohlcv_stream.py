@@ -41,16 +41,19 @@ def _with_trigger(writer: DataStreamWriter, args: argparse.Namespace) -> DataStr
 
 def start_raw_query(decoded: DataFrame, settings: Settings, args: argparse.Namespace) -> StreamingQuery:
     cas = settings.cassandra
-    table = iceberg_table(settings, settings.iceberg.trades_table)
+    trades_table = iceberg_table(settings, settings.iceberg.trades_table)
+    quarantine_table = iceberg_table(settings, settings.iceberg.quarantine_table)
 
     def write(batch: DataFrame, batch_id: int) -> None:
         batch.persist()
         trades = transforms.valid_trades(batch)
         sinks.write_cassandra(trades, cas.keyspace, cas.trades_table)
-        sinks.append_iceberg_once(trades, table, "raw", batch_id)
-        rejected = transforms.rejected(batch).count()
-        if rejected:
-            log.warning("batch %d: %d records rejected", batch_id, rejected)
+        sinks.append_iceberg_once(trades, trades_table, "raw", batch_id)
+        quarantined = transforms.quarantined(batch).persist()
+        if quarantined.count():
+            sinks.append_iceberg_once(quarantined, quarantine_table, "raw-quarantine", batch_id)
+            log.warning("batch %d: %d records quarantined in %s", batch_id, quarantined.count(), quarantine_table)
+        quarantined.unpersist()
         batch.unpersist()
 
     writer = decoded.writeStream.queryName("raw").foreachBatch(write).option(

@@ -9,7 +9,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from schemas.derive import spark_schema
-from schemas.models import Bar, Trade, TradeRow
+from schemas.models import Bar, QuarantinedRecord, Trade, TradeRow
 
 BAR_SECONDS = 60
 
@@ -38,6 +38,7 @@ def decode(kafka_records: DataFrame) -> DataFrame:
     """Kafka source rows -> rows with the decoded trade ``t`` and a ``reject_reason``."""
     return (
         kafka_records.select(
+            F.col("topic"),
             F.col("value").cast("string").alias("raw"),
             F.from_json(F.col("value").cast("string"), spark_schema(Trade)).alias("t"),
             F.col("partition").alias("kafka_partition"),
@@ -67,11 +68,17 @@ def valid_trades(decoded: DataFrame) -> DataFrame:
     return rows.select(*spark_schema(TradeRow).fieldNames())
 
 
-def rejected(decoded: DataFrame) -> DataFrame:
-    """Decoded rows that failed a check, with the raw text and the reason."""
-    return decoded.where(F.col("reject_reason").isNotNull()).select(
-        "kafka_partition", "kafka_offset", "raw", "reject_reason"
+def quarantined(decoded: DataFrame) -> DataFrame:
+    """Decoded rows that failed a check, shaped as ``QuarantinedRecord``."""
+    rows = decoded.where(F.col("reject_reason").isNotNull()).select(
+        "topic",
+        F.col("kafka_partition").cast("long").alias("kafka_partition"),
+        F.col("kafka_offset").cast("long").alias("kafka_offset"),
+        "raw",
+        F.col("reject_reason").alias("reason"),
+        F.current_timestamp().alias("quarantined_at"),
     )
+    return rows.select(*spark_schema(QuarantinedRecord).fieldNames())
 
 
 def one_minute_bars(trades: DataFrame) -> DataFrame:

@@ -2,7 +2,7 @@
 
 ``FinnhubTrade`` is one element of a Finnhub ``trade`` frame, ``Trade`` the validated and
 enriched trade written to Kafka, ``TradeRow`` the raw trade as stored, ``Bar`` a 1-minute
-OHLCV bar.  Spark, Iceberg and CQL schemas are derived from these in ``schemas.derive``.
+OHLCV bar, ``QuarantinedRecord`` a record the streaming job refused.  Spark, Iceberg and CQL schemas are derived from these in ``schemas.derive``.
 """
 from __future__ import annotations
 
@@ -105,6 +105,17 @@ class Bar(BaseModel):
     trade_count: int
     vwap: float | None = None
     updated_at: datetime
+
+
+class QuarantinedRecord(BaseModel):
+    """A Kafka record of the trades topic that the streaming job refused, with the reason."""
+
+    topic: str
+    kafka_partition: int
+    kafka_offset: int
+    raw: str | None = None
+    reason: str
+    quarantined_at: datetime
 
 
 def utc_from_ms(epoch_ms: int) -> datetime:

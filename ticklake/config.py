@@ -59,6 +59,7 @@ class IcebergSettings(BaseModel):
     namespace: str = "market"
     trades_table: str = "trades"
     bars_table: str = "bars_1m"
+    quarantine_table: str = "quarantine"
 
     @property
     def jdbc_uri(self) -> str:

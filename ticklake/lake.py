@@ -7,7 +7,7 @@ from pyiceberg.table import Table
 from pyiceberg.transforms import DayTransform
 
 from schemas.derive import iceberg_schema
-from schemas.models import Bar, TradeRow
+from schemas.models import Bar, QuarantinedRecord, TradeRow
 from ticklake.config import Settings
 
 
@@ -29,9 +29,11 @@ def table_specs(settings: Settings) -> dict[str, tuple]:
     """Identifier -> (schema, partition spec) of every lake table."""
     ice = settings.iceberg
     trades, bars = iceberg_schema(TradeRow), iceberg_schema(Bar)
+    quarantine = iceberg_schema(QuarantinedRecord)
     return {
         f"{ice.namespace}.{ice.trades_table}": (trades, _day_spec(trades, "trade_ts")),
         f"{ice.namespace}.{ice.bars_table}": (bars, _day_spec(bars, "window_start")),
+        f"{ice.namespace}.{ice.quarantine_table}": (quarantine, _day_spec(quarantine, "quarantined_at")),
     }
 
 

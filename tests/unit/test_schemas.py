@@ -6,7 +6,7 @@ import re
 import pytest
 
 from schemas import derive
-from schemas.models import Bar, FinnhubTrade, Trade, TradeRow
+from schemas.models import Bar, FinnhubTrade, QuarantinedRecord, Trade, TradeRow
 
 STORED = [TradeRow, Bar]
 # One logical type, as each system spells it.
@@ -21,7 +21,7 @@ def cql_columns(ddl: str) -> dict[str, str]:
     return {name: kind for name, kind in pairs}
 
 
-@pytest.mark.parametrize("model", STORED + [Trade])
+@pytest.mark.parametrize("model", STORED + [Trade, QuarantinedRecord])
 def test_spark_and_iceberg_agree_on_names_types_and_nullability(model):
     spark = derive.spark_schema(model)
     iceberg = derive.iceberg_schema(model)

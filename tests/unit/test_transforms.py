@@ -45,10 +45,12 @@ def test_valid_and_rejected_are_split_with_reasons(spark):
         trade("AAPL", 1.0, T0, volume=-2),
     ]))
     assert transforms.valid_trades(decoded).count() == 1
-    reasons = [r.reject_reason for r in transforms.rejected(decoded).orderBy("kafka_offset").collect()]
+    quarantined = transforms.quarantined(decoded).orderBy("kafka_offset").collect()
+    reasons = [r.reason for r in quarantined]
     assert reasons == ["not_json", "bad_price", "empty_symbol", "missing_field",
                        "not_json",  # NaN is not JSON
                        "bad_price", "bad_volume"]
+    assert quarantined[0].raw == "not json" and quarantined[0].topic == "t"
 
 
 def test_trade_row_fields(spark):
