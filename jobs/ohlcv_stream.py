@@ -16,6 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 
 from jobs import sinks, transforms
+from jobs.metrics import MetricsListener, StreamMetrics
 from jobs.session import build_session, iceberg_table
 from ticklake.config import Settings
 
@@ -39,7 +40,9 @@ def _with_trigger(writer: DataStreamWriter, args: argparse.Namespace) -> DataStr
     return writer.trigger(processingTime=f"{args.trigger_seconds} seconds")
 
 
-def start_raw_query(decoded: DataFrame, settings: Settings, args: argparse.Namespace) -> StreamingQuery:
+def start_raw_query(
+    decoded: DataFrame, settings: Settings, args: argparse.Namespace, metrics: StreamMetrics
+) -> StreamingQuery:
     cas = settings.cassandra
     trades_table = iceberg_table(settings, settings.iceberg.trades_table)
     quarantine_table = iceberg_table(settings, settings.iceberg.quarantine_table)
@@ -50,9 +53,10 @@ def start_raw_query(decoded: DataFrame, settings: Settings, args: argparse.Names
         sinks.write_cassandra(trades, cas.keyspace, cas.trades_table)
         sinks.append_iceberg_once(trades, trades_table, "raw", batch_id)
         quarantined = transforms.quarantined(batch).persist()
-        if quarantined.count():
-            sinks.append_iceberg_once(quarantined, quarantine_table, "raw-quarantine", batch_id)
-            log.warning("batch %d: %d records quarantined in %s", batch_id, quarantined.count(), quarantine_table)
+        refused = quarantined.count()
+        if refused and sinks.append_iceberg_once(quarantined, quarantine_table, "raw-quarantine", batch_id):
+            metrics.quarantined_rows.labels("raw").inc(refused)
+            log.warning("batch %d: %d records quarantined in %s", batch_id, refused, quarantine_table)
         quarantined.unpersist()
         batch.unpersist()
 
@@ -105,8 +109,11 @@ def main(argv: list[str] | None = None) -> int:
         args.trigger_seconds = settings.spark.trigger_seconds
     spark = build_session(settings, "ticklake-ohlcv-stream")
     spark.sparkContext.setLogLevel("WARN")
+    metrics = StreamMetrics()
+    metrics.serve(settings.spark.metrics_port)
+    spark.streams.addListener(MetricsListener(metrics))
     decoded = transforms.decode(kafka_source(spark, settings, args.starting_offsets))
-    queries = [start_raw_query(decoded, settings, args), start_bars_query(decoded, settings, args)]
+    queries = [start_raw_query(decoded, settings, args, metrics), start_bars_query(decoded, settings, args)]
     log.info("started queries %s; checkpoints under %s", [q.name for q in queries], settings.spark.checkpoint_root)
     for query in queries:
         query.awaitTermination()

@@ -81,6 +81,7 @@ class SparkSettings(BaseModel):
     watermark_seconds: int = 30
     shuffle_partitions: int = 4
     driver_memory: str = "2g"
+    metrics_port: int = 9465  # 0: no metrics endpoint
 
 
 class ProducerSettings(BaseModel):
