@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
+from collections.abc import Callable
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
+from pyspark.sql.streaming import StreamingQuery
 
 from jobs import sinks, transforms
 from jobs.metrics import MetricsListener, StreamMetrics
@@ -34,59 +36,80 @@ def kafka_source(spark: SparkSession, settings: Settings, starting_offsets: str)
     )
 
 
-def _with_trigger(writer: DataStreamWriter, args: argparse.Namespace) -> DataStreamWriter:
+BatchHandler = Callable[[DataFrame, int, str], None]
+
+
+def start_query(
+    stream: DataFrame, name: str, handler: BatchHandler, settings: Settings, args: argparse.Namespace,
+    output_mode: str = "append",
+) -> StreamingQuery:
+    """Start ``stream`` with ``handler(batch, batch_id, query_id)`` for each micro-batch.
+
+    The query id is Spark's own, kept in the checkpoint: with the batch id it names a batch
+    for good, so sinks can tell a replay from new data even after the checkpoint is replaced.
+    """
+    started = threading.Event()
+    identity: dict[str, str] = {}
+
+    def on_batch(batch: DataFrame, batch_id: int) -> None:
+        started.wait()
+        handler(batch, batch_id, identity["id"])
+
+    writer = (
+        stream.writeStream.queryName(name)
+        .outputMode(output_mode)
+        .foreachBatch(on_batch)
+        .option("checkpointLocation", str(settings.spark.checkpoint_root / name))
+    )
     if args.available_now:
-        return writer.trigger(availableNow=True)
-    return writer.trigger(processingTime=f"{args.trigger_seconds} seconds")
+        writer = writer.trigger(availableNow=True)
+    else:
+        writer = writer.trigger(processingTime=f"{args.trigger_seconds} seconds")
+    query = writer.start()
+    identity["id"] = str(query.id)
+    started.set()
+    return query
 
 
 def start_raw_query(
-    decoded: DataFrame, settings: Settings, args: argparse.Namespace, metrics: StreamMetrics
+    lake: SparkSession, decoded: DataFrame, settings: Settings, args: argparse.Namespace, metrics: StreamMetrics
 ) -> StreamingQuery:
     cas = settings.cassandra
     trades_table = iceberg_table(settings, settings.iceberg.trades_table)
     quarantine_table = iceberg_table(settings, settings.iceberg.quarantine_table)
 
-    def write(batch: DataFrame, batch_id: int) -> None:
+    def write(batch: DataFrame, batch_id: int, query_id: str) -> None:
         batch.persist()
         trades = transforms.valid_trades(batch)
         sinks.write_cassandra(trades, cas.keyspace, cas.trades_table)
-        sinks.append_iceberg_once(trades, trades_table, "raw", batch_id)
+        sinks.append_iceberg_once(lake, trades, trades_table, query_id, batch_id)
         quarantined = transforms.quarantined(batch).persist()
         refused = quarantined.count()
-        if refused and sinks.append_iceberg_once(quarantined, quarantine_table, "raw-quarantine", batch_id):
+        if refused and sinks.append_iceberg_once(lake, quarantined, quarantine_table, query_id, batch_id):
             metrics.quarantined_rows.labels("raw").inc(refused)
             log.warning("batch %d: %d records quarantined in %s", batch_id, refused, quarantine_table)
         quarantined.unpersist()
         batch.unpersist()
 
-    writer = decoded.writeStream.queryName("raw").foreachBatch(write).option(
-        "checkpointLocation", str(settings.spark.checkpoint_root / "raw")
-    )
-    return _with_trigger(writer, args).start()
+    return start_query(decoded, "raw", write, settings, args)
 
 
-def start_bars_query(decoded: DataFrame, settings: Settings, args: argparse.Namespace) -> StreamingQuery:
+def start_bars_query(
+    lake: SparkSession, decoded: DataFrame, settings: Settings, args: argparse.Namespace
+) -> StreamingQuery:
     cas = settings.cassandra
     table = iceberg_table(settings, settings.iceberg.bars_table)
     trades = transforms.valid_trades(decoded).withWatermark(
         "trade_ts", f"{settings.spark.watermark_seconds} seconds"
     )
 
-    def write(bars: DataFrame, batch_id: int) -> None:
+    def write(bars: DataFrame, batch_id: int, query_id: str) -> None:
         bars.persist()
         sinks.write_cassandra(bars, cas.keyspace, cas.bars_table)
-        sinks.merge_bars_iceberg(bars, table)
+        sinks.merge_bars_iceberg(lake, bars, table)
         bars.unpersist()
 
-    writer = (
-        transforms.one_minute_bars(trades)
-        .writeStream.queryName("bars")
-        .outputMode("update")
-        .foreachBatch(write)
-        .option("checkpointLocation", str(settings.spark.checkpoint_root / "bars"))
-    )
-    return _with_trigger(writer, args).start()
+    return start_query(transforms.one_minute_bars(trades), "bars", write, settings, args, output_mode="update")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -111,12 +134,22 @@ def main(argv: list[str] | None = None) -> int:
     spark.sparkContext.setLogLevel("WARN")
     metrics = StreamMetrics()
     metrics.serve(settings.spark.metrics_port)
-    spark.streams.addListener(MetricsListener(metrics))
+    listener = MetricsListener(metrics)
+    spark.streams.addListener(listener)
     decoded = transforms.decode(kafka_source(spark, settings, args.starting_offsets))
-    queries = [start_raw_query(decoded, settings, args, metrics), start_bars_query(decoded, settings, args)]
+    queries = [
+        start_raw_query(spark, decoded, settings, args, metrics),
+        start_bars_query(spark, decoded, settings, args),
+    ]
     log.info("started queries %s; checkpoints under %s", [q.name for q in queries], settings.spark.checkpoint_root)
-    for query in queries:
-        query.awaitTermination()
+    try:
+        for query in queries:
+            query.awaitTermination()
+    finally:
+        # Detach the Python listener before the gateway closes, or the JVM reports
+        # the terminated queries to a Python process that is gone.
+        spark.streams.removeListener(listener)
+        spark.stop()
     return 0
 
 

@@ -24,6 +24,10 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         f"{catalog}.warehouse": ice.warehouse_uri,
         # pyiceberg's SqlCatalog writes the V0 layout of the catalog tables; keep to it.
         f"{catalog}.jdbc.schema-version": "V0",
+        # SQLite has one writer at a time: one catalog connection per JVM, and commits from
+        # other processes (pyiceberg) wait for the lock instead of failing.
+        f"{catalog}.clients": "1",
+        f"{catalog}.jdbc.busy_timeout": "60000",
         "spark.cassandra.connection.host": ",".join(cas.contact_points),
         "spark.cassandra.connection.port": str(cas.port),
         "spark.cassandra.output.consistency.level": "LOCAL_QUORUM",

@@ -1,17 +1,27 @@
 """Writes of one micro-batch to Cassandra and Iceberg, each safe to repeat.
 
 Spark replays a micro-batch after a crash. Cassandra writes are upserts keyed by the
-row's identity, so a replay overwrites itself. Iceberg appends carry the query name and
-batch id in the snapshot summary and are skipped when that batch is already committed;
-bar upserts are MERGEs on the bar's key. Together: exactly-once results in both stores.
+row's identity, so a replay overwrites itself. Iceberg appends carry the streaming query's
+id and the batch id in the snapshot summary and are skipped when that batch is already
+committed; bar upserts are MERGEs on the bar's key. Together: exactly-once results in both
+stores.
+
+Iceberg work goes through the job's main session (``lake``), not the cloned session each
+streaming query runs in: every session opens its own catalog connection, and the embedded
+SQLite catalog deadlocks between connections of one process (Iceberg's JDBC catalog keeps
+a read open on each connection it initialises).
 """
 from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from pyspark.sql import DataFrame, SparkSession
 
 from schemas.models import Bar
 
-QUERY_PROPERTY = "ticklake.query"
+QUERY_PROPERTY = "ticklake.query-id"
 BATCH_PROPERTY = "ticklake.batch-id"
 
 
@@ -24,36 +34,47 @@ def write_cassandra(rows: DataFrame, keyspace: str, table: str) -> None:
     )
 
 
-def last_committed_batch(spark: SparkSession, table: str, query: str) -> int:
-    """The highest batch id of ``query`` committed to the Iceberg ``table``, or -1."""
-    row = spark.sql(
+@contextmanager
+def shared_view(rows: DataFrame) -> Iterator[str]:
+    """``rows`` as a global temporary view, readable from every session of the job."""
+    name = f"ticklake_{uuid.uuid4().hex}"
+    rows.createGlobalTempView(name)
+    try:
+        yield f"global_temp.{name}"
+    finally:
+        rows.sparkSession.catalog.dropGlobalTempView(name)
+
+
+def last_committed_batch(lake: SparkSession, table: str, query_id: str) -> int:
+    """The highest batch id of streaming query ``query_id`` committed to the Iceberg ``table``, or -1."""
+    row = lake.sql(
         f"SELECT max(CAST(summary['{BATCH_PROPERTY}'] AS BIGINT)) AS batch FROM {table}.snapshots "
-        f"WHERE summary['{QUERY_PROPERTY}'] = '{query}'"
+        f"WHERE summary['{QUERY_PROPERTY}'] = '{query_id}'"
     ).first()
     return -1 if row is None or row.batch is None else row.batch
 
 
-def append_iceberg_once(rows: DataFrame, table: str, query: str, batch_id: int) -> bool:
+def append_iceberg_once(lake: SparkSession, rows: DataFrame, table: str, query_id: str, batch_id: int) -> bool:
     """Append ``rows`` unless this query's batch is already in the table. True if written."""
-    if batch_id <= last_committed_batch(rows.sparkSession, table, query):
+    if batch_id <= last_committed_batch(lake, table, query_id):
         return False
-    (
-        rows.writeTo(table)
-        .option(f"snapshot-property.{QUERY_PROPERTY}", query)
-        .option(f"snapshot-property.{BATCH_PROPERTY}", str(batch_id))
-        .append()
-    )
+    with shared_view(rows) as view:
+        (
+            lake.table(view).writeTo(table)
+            .option(f"snapshot-property.{QUERY_PROPERTY}", query_id)
+            .option(f"snapshot-property.{BATCH_PROPERTY}", str(batch_id))
+            .append()
+        )
     return True
 
 
-def merge_bars_iceberg(bars: DataFrame, table: str) -> None:
+def merge_bars_iceberg(lake: SparkSession, bars: DataFrame, table: str) -> None:
     """Upsert bars by ``(symbol, window_start)``; repeating it leaves the table unchanged."""
-    view = f"ticklake_bar_updates_{abs(hash(table))}"
-    bars.createOrReplaceTempView(view)
     key = " AND ".join(f"t.{c} = s.{c}" for c in ("symbol", "window_start"))
     columns = list(Bar.model_fields)
-    bars.sparkSession.sql(
-        f"MERGE INTO {table} t USING {view} s ON {key} "
-        f"WHEN MATCHED THEN UPDATE SET {', '.join(f't.{c} = s.{c}' for c in columns)} "
-        f"WHEN NOT MATCHED THEN INSERT *"
-    )
+    with shared_view(bars) as view:
+        lake.sql(
+            f"MERGE INTO {table} t USING {view} s ON {key} "
+            f"WHEN MATCHED THEN UPDATE SET {', '.join(f't.{c} = s.{c}' for c in columns)} "
+            f"WHEN NOT MATCHED THEN INSERT *"
+        )

@@ -5,6 +5,7 @@ It shares nothing with jobs/transforms.py but the definition of a bar (README, "
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 
 
@@ -18,8 +19,22 @@ class KafkaTrade:
     time_ms: int
 
 
-def read_topic(bootstrap_servers: str, topic: str) -> list[KafkaTrade]:
-    """Every record of ``topic`` that parses as a trade, with its partition and offset."""
+def as_trade(partition: int, offset: int, value: bytes) -> KafkaTrade | None:
+    """The record as a trade, or None if it is not one the pipeline may store."""
+    try:
+        t = json.loads(value)
+        trade = KafkaTrade(partition, offset, t["symbol"], float(t["price"]), float(t["volume"]),
+                           int(t["trade_time_ms"]))
+        int(t["received_time_ms"])
+    except (ValueError, TypeError, KeyError):
+        return None
+    ok = trade.symbol and math.isfinite(trade.price) and trade.price > 0 \
+        and math.isfinite(trade.volume) and trade.volume >= 0 and trade.time_ms > 0
+    return trade if ok else None
+
+
+def read_topic(bootstrap_servers: str, topic: str) -> tuple[list[KafkaTrade], list[tuple[int, int]]]:
+    """Every record of ``topic``: the trades, and the (partition, offset) of the others."""
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
@@ -28,14 +43,16 @@ def read_topic(bootstrap_servers: str, topic: str) -> list[KafkaTrade]:
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
         end = consumer.end_offsets(partitions)
-        trades = []
+        trades, others = [], []
         while any(consumer.position(tp) < end[tp] for tp in partitions):
             for tp, records in consumer.poll(timeout_ms=1000).items():
                 for r in records:
-                    t = json.loads(r.value)
-                    trades.append(KafkaTrade(tp.partition, r.offset, t["symbol"], t["price"], t["volume"],
-                                             t["trade_time_ms"]))
-        return trades
+                    trade = as_trade(tp.partition, r.offset, r.value)
+                    if trade is None:
+                        others.append((tp.partition, r.offset))
+                    else:
+                        trades.append(trade)
+        return trades, others
     finally:
         consumer.close()
 

@@ -43,8 +43,8 @@ def test_trades_from_the_feed_become_exact_bars_in_cassandra_and_iceberg(pipelin
 
     spark_submit(settings, "jobs/ohlcv_stream.py", "--available-now")
 
-    trades = reference.read_topic(settings.kafka.bootstrap_servers, settings.kafka.trades_topic)
-    assert len(trades) == TRADES
+    trades, others = reference.read_topic(settings.kafka.bootstrap_servers, settings.kafka.trades_topic)
+    assert len(trades) == TRADES and others == []
     expected = reference.bars(trades)
 
     start = datetime.fromtimestamp(min(t.time_ms for t in trades) / 1000, timezone.utc) - timedelta(minutes=1)

@@ -34,7 +34,7 @@ class CassandraService(JvmService):
         jamm = sorted(self.jars.glob("jamm-*.jar"))
         return [
             f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=300",
-            "-Xss512k", "-XX:+PerfDisableSharedMem",
+            "-Xss512k", "-XX:+PerfDisableSharedMem", "-XX:+ExitOnOutOfMemoryError",
             "-Djava.net.preferIPv4Stack=true",
             "-Dcassandra-foreground=yes",
             f"-Dcassandra.config={self.config_file.as_uri()}",

@@ -46,7 +46,7 @@ class KafkaService(JvmService):
     def jvm_args(self) -> list[str]:
         return [
             f"-Xms{self.settings.kafka.heap}", f"-Xmx{self.settings.kafka.heap}",
-            "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true",
+            "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
             f"-Dkafka.logs.dir={self.log_dir}",
             f"-Dlog4j.configuration={(INFRA / 'kafka' / 'log4j.properties').as_uri()}",
         ]
