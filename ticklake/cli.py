@@ -149,12 +149,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ticklake.services import ServiceError
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(Settings(), args)
-    except UserError as error:
+    except (UserError, ServiceError) as error:
         _progress(f"error: {error}")
         return 2
+    except BrokenPipeError:  # output piped into head & co.
+        return 0
     except KeyboardInterrupt:
         return 130
 

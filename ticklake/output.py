@@ -8,9 +8,10 @@ TRADE_COLUMNS = ["symbol", "trade_ts", "price", "volume", "exchange", "kafka_par
 
 
 def print_rows(rows: list, columns: list[str]) -> None:
-    print("  ".join(f"{c:>19}" for c in columns))
-    for row in rows:
-        print("  ".join(f"{_fmt(getattr(row, c)):>19}" for c in columns))
+    cells = [[_fmt(getattr(row, c)) for c in columns] for row in rows]
+    widths = [max([len(c), *(len(line[i]) for line in cells)]) for i, c in enumerate(columns)]
+    for line in [columns, *cells]:
+        print("  ".join(value.rjust(width) for value, width in zip(line, widths)))
 
 
 def _fmt(value: object) -> str:
