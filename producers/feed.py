@@ -1,0 +1,170 @@
+"""A local Finnhub-compatible WebSocket feed: a synthetic market for the demo and the tests.
+
+Speaks Finnhub's protocol (``subscribe``/``unsubscribe`` in, ``trade``/``ping``/``error``
+frames out). Prices are per-symbol random walks, rates are bursty, frames carry several
+trades, some trades are ``v = 0`` price updates. Every trade sent is recorded in
+``FeedServer.sent`` so tests can check that each one arrived exactly once.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import random
+import signal
+import time
+from dataclasses import dataclass, field
+
+import websockets
+
+from ticklake.config import Settings
+
+log = logging.getLogger("ticklake.feed")
+
+CONDITIONS = (["1"], ["1", "12"], ["1", "24", "12"], None)
+
+
+@dataclass
+class FeedOptions:
+    rate: float = 200.0  # trades per second, summed over symbols, on average
+    max_trades: int | None = None  # stop sending trades after this many (pings go on)
+    max_symbols: int = 50
+    ping_every_s: float = 30.0
+    drop_every_s: float | None = None  # fault: close each connection after this long
+    malformed_ratio: float = 0.0  # fault: this share of frames is not JSON
+    seed: int = 7
+
+
+@dataclass
+class SymbolWalk:
+    price: float
+    rng: random.Random
+
+    def step(self) -> float:
+        self.price = max(0.01, self.price * math.exp(self.rng.gauss(0, 0.0005)))
+        return round(self.price, 4)
+
+
+@dataclass
+class FeedServer:
+    options: FeedOptions
+    sent: list[dict] = field(default_factory=list)  # every trade element handed to a socket, in order
+    malformed_sent: int = 0
+    connections: int = 0
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.options.seed)
+        self.walks: dict[str, SymbolWalk] = {}
+
+    @property
+    def exhausted(self) -> bool:
+        return self.options.max_trades is not None and len(self.sent) >= self.options.max_trades
+
+    def walk(self, symbol: str) -> SymbolWalk:
+        if symbol not in self.walks:
+            self.walks[symbol] = SymbolWalk(self.rng.uniform(20, 500), random.Random(f"{self.options.seed}:{symbol}"))
+        return self.walks[symbol]
+
+    def trade_frame(self, symbols: list[str]) -> dict:
+        """One frame of 1-8 trades of subscribed symbols, within the trade budget."""
+        count = self.rng.randint(1, 8)
+        if self.options.max_trades is not None:
+            count = min(count, self.options.max_trades - len(self.sent))
+        now_ms = int(time.time() * 1000)
+        data = []
+        for _ in range(count):
+            symbol = self.rng.choice(symbols)
+            trade = {"s": symbol, "p": self.walk(symbol).step(), "t": now_ms,
+                     "v": 0 if self.rng.random() < 0.05 else self.rng.choice([1, 2, 5, 10, 100, 0.5])}
+            conditions = self.rng.choice(CONDITIONS)
+            if conditions is not None:
+                trade["c"] = conditions
+            data.append(trade)
+        return {"type": "trade", "data": data}
+
+    async def handle(self, socket) -> None:
+        self.connections += 1
+        subscribed: list[str] = []
+        listener = asyncio.create_task(self._listen(socket, subscribed))
+        opened = time.monotonic()
+        last_ping = opened
+        try:
+            while not listener.done():
+                if self.options.drop_every_s and time.monotonic() - opened >= self.options.drop_every_s:
+                    await socket.close(code=1011, reason="injected drop")
+                    return
+                if time.monotonic() - last_ping >= self.options.ping_every_s:
+                    await socket.send('{"type":"ping"}')
+                    last_ping = time.monotonic()
+                if subscribed and not self.exhausted:
+                    await self._send_trades(socket, subscribed)
+                else:
+                    await asyncio.sleep(0.05)
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, websockets.ConnectionClosed):
+                await listener
+
+    async def _send_trades(self, socket, symbols: list[str]) -> None:
+        if self.rng.random() < self.options.malformed_ratio:
+            self.malformed_sent += 1
+            await socket.send('{"type":"trade","data":[{"s":')
+        else:
+            frame = self.trade_frame(symbols)
+            await socket.send(json.dumps(frame, separators=(",", ":")))
+            self.sent.extend(frame["data"])
+            # Bursty pacing: exponential gaps whose mean gives the configured rate.
+            mean_gap = len(frame["data"]) / max(self.options.rate, 1e-9)
+            await asyncio.sleep(self.rng.expovariate(1 / mean_gap) if mean_gap > 1e-4 else 0)
+
+    async def _listen(self, socket, subscribed: list[str]) -> None:
+        async for message in socket:
+            try:
+                request = json.loads(message)
+                kind, symbol = request["type"], request["symbol"]
+            except (ValueError, KeyError, TypeError):
+                await socket.send(json.dumps({"type": "error", "msg": "Invalid message"}))
+                continue
+            if kind == "subscribe" and symbol not in subscribed:
+                if len(subscribed) >= self.options.max_symbols:
+                    await socket.send(json.dumps({"type": "error", "msg": "Subscribing to too many symbols"}))
+                else:
+                    subscribed.append(symbol)
+            elif kind == "unsubscribe" and symbol in subscribed:
+                subscribed.remove(symbol)
+
+
+async def serve(settings: Settings, *, host: str | None = None, port: int | None = None,
+                rate: float | None = None, max_trades: int | None = None, options: FeedOptions | None = None,
+                ready: asyncio.Event | None = None, stop: asyncio.Event | None = None) -> FeedServer:
+    """Serve until ``stop`` is set (or SIGINT/SIGTERM when run as a program)."""
+    opts = options or FeedOptions(rate=rate or settings.feed.trades_per_second, max_trades=max_trades,
+                                  seed=settings.feed.seed)
+    feed = FeedServer(opts)
+    stop = stop or asyncio.Event()
+    host, port = host or settings.feed.host, port if port is not None else settings.feed.port
+    async with websockets.serve(feed.handle, host, port, max_size=None):
+        log.info("feed on ws://%s:%d at %.0f trades/s%s", host, port, opts.rate,
+                 f", {opts.max_trades} trades" if opts.max_trades else "")
+        if ready is not None:
+            ready.set()
+        await stop.wait()
+    return feed
+
+
+def run_feed(settings: Settings, **kwargs) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        feed = await serve(settings, stop=stop, **kwargs)
+        log.info("feed stopped after %d trades on %d connections", len(feed.sent), feed.connections)
+
+    asyncio.run(main())

@@ -1,0 +1,211 @@
+"""Finnhub WebSocket -> validation -> Kafka, with reconnects, backpressure and metrics.
+
+A reader task takes frames off the socket into a bounded queue; a writer task parses them
+(producers.frames) and hands trades and dead letters to Kafka. When Kafka slows down the
+queue fills, the reader stops reading, and the socket's own flow control slows the feed.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import re
+import signal
+import time
+from dataclasses import dataclass
+
+import websockets
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from producers.frames import FrameRules, parse_frame
+from producers.kafka_writer import KafkaWriter
+from producers.metrics import ProducerMetrics
+from ticklake.config import Settings
+from ticklake.errors import UserError
+
+log = logging.getLogger("ticklake.producer")
+
+
+@dataclass
+class ProducerOptions:
+    max_symbols: int = 50
+    queue_frames: int = 10_000
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 30.0
+    healthy_after_s: float = 30.0  # a connection this old resets the backoff
+    silence_timeout_s: float = 90.0  # no frame this long (pings included): reconnect
+    subscribe_spacing_s: float = 0.02
+    max_frame_bytes: int = 1 << 20
+
+
+@dataclass
+class ProducerStats:
+    frames: int = 0
+    trades_sent: int = 0
+    trades_produced: int = 0
+    dead_letters: int = 0
+    delivery_errors: int = 0
+    reconnects: int = 0
+
+
+def redact(url: str) -> str:
+    return re.sub(r"(token=)[^&]+", r"\1***", url)
+
+
+def backoff_delay(attempt: int, options: ProducerOptions, rng: random.Random) -> float:
+    """Capped exponential backoff with full jitter in [delay/2, delay]."""
+    delay = min(options.backoff_max_s, options.backoff_initial_s * 2**attempt)
+    return rng.uniform(delay / 2, delay)
+
+
+class Producer:
+    def __init__(self, settings: Settings, url: str | None = None, *, max_trades: int | None = None,
+                 idle_timeout: float | None = None, options: ProducerOptions | None = None) -> None:
+        self.settings = settings
+        self.url = url or settings.producer_url()
+        self.symbols = list(settings.producer.symbols)
+        self.options = options or ProducerOptions()
+        if len(self.symbols) > self.options.max_symbols:
+            raise UserError(
+                f"{len(self.symbols)} symbols configured, but one connection takes at most "
+                f"{self.options.max_symbols}; shorten producer.symbols or run several producers"
+            )
+        self.max_trades = max_trades
+        self.idle_timeout = idle_timeout
+        self.rules = FrameRules(
+            default_exchange=settings.producer.default_exchange,
+            max_frame_bytes=self.options.max_frame_bytes,
+            max_clock_skew_ms=settings.producer.max_clock_skew_seconds * 1000,
+        )
+        self.metrics = ProducerMetrics()
+        self.stats = ProducerStats()
+        self.stopping = asyncio.Event()
+        self.last_frame_at = time.monotonic()
+        self._rng = random.Random()
+
+    async def run(self) -> ProducerStats:
+        self.metrics.serve(self.settings.producer.metrics_port)
+        writer = KafkaWriter(self.settings.kafka, self.metrics)
+        queue: asyncio.Queue = asyncio.Queue(maxsize=self.options.queue_frames)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self.stopping.set)
+        log.info("connecting to %s for %d symbols", redact(self.url), len(self.symbols))
+        consumer = asyncio.create_task(self._write(queue, writer))
+        try:
+            await self._read_with_reconnects(queue)
+        finally:
+            await queue.put(None)
+            await consumer
+            await asyncio.to_thread(writer.close)  # flush: everything received is delivered or counted
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    loop.remove_signal_handler(sig)
+        self.stats.trades_produced = writer.counts.trades_acked
+        self.stats.delivery_errors = writer.counts.failed
+        return self.stats
+
+    async def _read_with_reconnects(self, queue: asyncio.Queue) -> None:
+        attempt = 0
+        while not self.stopping.is_set():
+            connected_at = None
+            try:
+                async with websockets.connect(self.url, max_size=None, open_timeout=10,
+                                              ping_interval=20, ping_timeout=20) as socket:
+                    connected_at = time.monotonic()
+                    self.metrics.connected.set(1)
+                    await self._subscribe(socket)
+                    await self._read(socket, queue)
+            except (OSError, ConnectionClosed, InvalidHandshake, asyncio.TimeoutError) as error:
+                log.warning("connection to %s lost: %s", redact(self.url), error)
+            except InvalidURI as error:
+                raise UserError(f"invalid feed URL {redact(self.url)}: {error}") from None
+            finally:
+                self.metrics.connected.set(0)
+            if self.stopping.is_set():
+                return
+            if connected_at is not None and time.monotonic() - connected_at >= self.options.healthy_after_s:
+                attempt = 0
+            delay = backoff_delay(attempt, self.options, self._rng)
+            attempt += 1
+            self.stats.reconnects += 1
+            self.metrics.reconnects.inc()
+            log.info("reconnecting in %.1f s (attempt %d)", delay, attempt)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), timeout=delay)
+
+    async def _subscribe(self, socket) -> None:
+        for symbol in self.symbols:
+            await socket.send(json.dumps({"type": "subscribe", "symbol": symbol}))
+            await asyncio.sleep(self.options.subscribe_spacing_s)
+
+    async def _read(self, socket, queue: asyncio.Queue) -> None:
+        stop = asyncio.create_task(self.stopping.wait())
+        try:
+            while not self.stopping.is_set():
+                receive = asyncio.create_task(socket.recv())
+                done, _ = await asyncio.wait({receive, stop}, timeout=self._read_timeout(),
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if receive not in done:
+                    receive.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                        await receive
+                    if self.stopping.is_set():
+                        return
+                    if self._idle_for() >= (self.idle_timeout or float("inf")):
+                        log.info("no frames for %.0f s: stopping", self.idle_timeout)
+                        self.stopping.set()
+                        return
+                    if self._idle_for() >= self.options.silence_timeout_s:
+                        raise asyncio.TimeoutError(f"no frame for {self.options.silence_timeout_s:.0f} s")
+                    continue
+                raw = receive.result()
+                self.last_frame_at = time.monotonic()
+                await queue.put((raw, int(time.time() * 1000)))
+                self.metrics.queue_depth.set(queue.qsize())
+        finally:
+            stop.cancel()
+
+    def _idle_for(self) -> float:
+        return time.monotonic() - self.last_frame_at
+
+    def _read_timeout(self) -> float:
+        limits = [self.options.silence_timeout_s]
+        if self.idle_timeout:
+            limits.append(self.idle_timeout)
+        return max(0.05, min(limits) - self._idle_for())
+
+    async def _write(self, queue: asyncio.Queue, writer: KafkaWriter) -> None:
+        while (item := await queue.get()) is not None:
+            raw, received_ms = item
+            self.metrics.queue_depth.set(queue.qsize())
+            self.stats.frames += 1
+            frame = parse_frame(raw, received_ms, self.rules)
+            self.metrics.frames.labels(frame.kind).inc()
+            if frame.kind == "error":
+                self.metrics.feed_errors.inc()
+                log.error("the feed reported an error: %s", frame.error_message)
+            for trade in frame.trades:
+                writer.send_trade(trade)
+            for letter in frame.dead_letters:
+                writer.send_dead_letter(letter)
+                self.metrics.trades_rejected.labels(letter.reason).inc()
+            self.stats.trades_sent += len(frame.trades)
+            self.stats.dead_letters += len(frame.dead_letters)
+            if self.max_trades is not None and self.stats.trades_sent >= self.max_trades:
+                self.stopping.set()
+            await asyncio.sleep(0)  # let the reader run between frames
+
+
+async def run_producer(settings: Settings, *, url: str | None = None, max_trades: int | None = None,
+                       idle_timeout: float | None = None, options: ProducerOptions | None = None) -> ProducerStats:
+    producer = Producer(settings, url, max_trades=max_trades, idle_timeout=idle_timeout, options=options)
+    return await producer.run()
+
+
+def run_producer_sync(settings: Settings, **kwargs) -> ProducerStats:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return asyncio.run(run_producer(settings, **kwargs))
