@@ -111,8 +111,8 @@ class FeedServer:
 
     async def _send_trades(self, socket, symbols: list[str]) -> None:
         if self.rng.random() < self.options.malformed_ratio:
-            self.malformed_sent += 1
             await socket.send('{"type":"trade","data":[{"s":')
+            self.malformed_sent += 1
         else:
             frame = self.trade_frame(symbols)
             await socket.send(json.dumps(frame, separators=(",", ":")))
