@@ -29,6 +29,10 @@ case " $* " in
   *) master=(--master "local[*]"); export SPARK_LOCAL_IP=${SPARK_LOCAL_IP:-127.0.0.1} ;;
 esac
 
+# The job reads the same configuration file as the caller, wherever the code runs from.
+config=${TICKLAKE_CONFIG:-conf/ticklake.toml}
+case "$config" in /*) ;; *) [ -f "$config" ] || config="$root/$config" ;; esac
+export TICKLAKE_CONFIG=$(cd "$(dirname "$config")" && pwd)/$(basename "$config")
 export PYSPARK_PYTHON=${PYSPARK_PYTHON:-$root/.venv/bin/python}
 export PYSPARK_DRIVER_PYTHON=${PYSPARK_DRIVER_PYTHON:-$root/.venv/bin/python}
 cd "$root"

@@ -22,8 +22,20 @@ from pydantic_settings import (
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG_FILE = PROJECT_ROOT / "conf" / "ticklake.toml"
+DEFAULT_CONFIG_FILE = Path("conf") / "ticklake.toml"
 DAY_MS = 24 * 3600 * 1000
+
+
+def config_file() -> Path:
+    """The TOML file in force. A relative ``TICKLAKE_CONFIG`` is looked up in the working
+    directory, then in the project (code shipped to Spark in a zip has no project around it)."""
+    path = Path(os.environ.get("TICKLAKE_CONFIG", DEFAULT_CONFIG_FILE))
+    if path.is_absolute():
+        return path
+    for base in (Path.cwd(), PROJECT_ROOT):
+        if (base / path).is_file():
+            return base / path
+    return PROJECT_ROOT / path
 
 
 class KafkaSettings(BaseModel):
@@ -126,10 +138,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        config_file = Path(os.environ.get("TICKLAKE_CONFIG", DEFAULT_CONFIG_FILE))
-        if not config_file.is_absolute():
-            config_file = PROJECT_ROOT / config_file
-        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file)
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file())
         return (init_settings, env_settings, toml)
 
     @model_validator(mode="after")
