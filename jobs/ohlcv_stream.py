@@ -20,6 +20,7 @@ from pyspark.sql.streaming import StreamingQuery
 from jobs import sinks, transforms
 from jobs.metrics import MetricsListener, StreamMetrics
 from jobs.session import build_session, iceberg_table
+from ticklake.logs import configure_logging
 from ticklake.config import Settings
 
 log = logging.getLogger("ticklake.ohlcv_stream")
@@ -125,7 +126,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     args = parse_args(sys.argv[1:] if argv is None else argv)
     settings = Settings()
     if args.trigger_seconds is None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import websockets
 
+from ticklake.logs import configure_logging
 from ticklake.config import Settings
 
 log = logging.getLogger("ticklake.feed")
@@ -35,6 +36,10 @@ class FeedOptions:
     drop_every_s: float | None = None  # fault: close each connection after this long
     malformed_ratio: float = 0.0  # fault: this share of frames is not JSON
     seed: int = 7
+    # Market clock: trade times start this many minutes in the past and run `speed` times
+    # faster than the wall clock (a demo shows half an hour of bars in seconds).
+    history_minutes: float = 0.0
+    speed: float = 1.0
 
 
 @dataclass
@@ -57,6 +62,16 @@ class FeedServer:
     def __post_init__(self) -> None:
         self.rng = random.Random(self.options.seed)
         self.walks: dict[str, SymbolWalk] = {}
+        self.clock_started_s: float | None = None  # the market opens with the first trade
+
+    def market_time_ms(self) -> int:
+        """Market time: from ``history_minutes`` ago at ``speed``, never ahead of the wall clock."""
+        now = time.time()
+        if self.clock_started_s is None:
+            self.clock_started_s = now
+        elapsed = now - self.clock_started_s
+        market = self.clock_started_s - self.options.history_minutes * 60 + elapsed * self.options.speed
+        return int(min(market, now) * 1000)
 
     @property
     def exhausted(self) -> bool:
@@ -72,7 +87,7 @@ class FeedServer:
         count = self.rng.randint(1, 8)
         if self.options.max_trades is not None:
             count = min(count, self.options.max_trades - len(self.sent))
-        now_ms = int(time.time() * 1000)
+        now_ms = self.market_time_ms()
         data = []
         for _ in range(count):
             symbol = self.rng.choice(symbols)
@@ -140,10 +155,11 @@ class FeedServer:
 
 async def serve(settings: Settings, *, host: str | None = None, port: int | None = None,
                 rate: float | None = None, max_trades: int | None = None, options: FeedOptions | None = None,
-                ready: asyncio.Event | None = None, stop: asyncio.Event | None = None) -> FeedServer:
+                ready: asyncio.Event | None = None, stop: asyncio.Event | None = None,
+                history_minutes: float = 0.0, speed: float = 1.0) -> FeedServer:
     """Serve until ``stop`` is set (or SIGINT/SIGTERM when run as a program)."""
     opts = options or FeedOptions(rate=rate or settings.feed.trades_per_second, max_trades=max_trades,
-                                  seed=settings.feed.seed)
+                                  seed=settings.feed.seed, history_minutes=history_minutes, speed=speed)
     feed = FeedServer(opts)
     stop = stop or asyncio.Event()
     host, port = host or settings.feed.host, port if port is not None else settings.feed.port
@@ -157,7 +173,7 @@ async def serve(settings: Settings, *, host: str | None = None, port: int | None
 
 
 def run_feed(settings: Settings, **kwargs) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from producers.frames import FrameRules, parse_frame
 from producers.kafka_writer import KafkaWriter
 from producers.metrics import ProducerMetrics
+from ticklake.logs import configure_logging
 from ticklake.config import Settings
 from ticklake.errors import UserError
 
@@ -207,5 +208,5 @@ async def run_producer(settings: Settings, *, url: str | None = None, max_trades
 
 
 def run_producer_sync(settings: Settings, **kwargs) -> ProducerStats:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     return asyncio.run(run_producer(settings, **kwargs))

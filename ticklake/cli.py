@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 from ticklake.config import PROJECT_ROOT, Settings
 from ticklake.errors import UserError
+from ticklake.logs import configure_logging
 from ticklake.output import BAR_COLUMNS, TRADE_COLUMNS, print_rows
 from ticklake.submit import spark_submit
 
@@ -32,6 +33,11 @@ def cmd_down(settings: Settings, args: argparse.Namespace) -> int:
     from ticklake import services
 
     services.down(settings, wipe=args.wipe, progress=_progress)
+    if args.wipe:
+        from ticklake.provision import wipe_pipeline_state
+
+        wipe_pipeline_state(settings)
+        _progress(f"deleted checkpoints under {settings.spark.checkpoint_root} and the lake")
     return 0
 
 
@@ -53,7 +59,8 @@ def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_feed(settings: Settings, args: argparse.Namespace) -> int:
     from producers.feed import run_feed
 
-    run_feed(settings, host=args.host, port=args.port, rate=args.rate, max_trades=args.max_trades)
+    run_feed(settings, host=args.host, port=args.port, rate=args.rate, max_trades=args.max_trades,
+             history_minutes=args.history_minutes, speed=args.speed)
     return 0
 
 
@@ -110,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("up", help="start local Kafka and Cassandra and provision topics and tables").set_defaults(func=cmd_up)
     down = sub.add_parser("down", help="stop the local services started by 'up'")
-    down.add_argument("--wipe", action="store_true", help="also delete their data")
+    down.add_argument("--wipe", action="store_true",
+                      help="also delete their data, the Spark checkpoints and the lake")
     down.set_defaults(func=cmd_down)
     sub.add_parser("status", help="what runs, where, ports and log files").set_defaults(func=cmd_status)
     sub.add_parser("config", help="print the effective configuration (secrets hidden)").set_defaults(func=cmd_config)
@@ -120,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     feed.add_argument("--port", type=int, default=None)
     feed.add_argument("--rate", type=float, default=None, help="trades per second")
     feed.add_argument("--max-trades", type=int, default=None, help="stop sending after this many trades")
+    feed.add_argument("--history-minutes", type=float, default=0.0,
+                      help="start the market clock this many minutes in the past")
+    feed.add_argument("--speed", type=float, default=1.0, help="market minutes per wall-clock minute")
     feed.set_defaults(func=cmd_feed)
 
     produce = sub.add_parser("produce", help="read trades from a Finnhub WebSocket and write them to Kafka")
@@ -152,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     from ticklake.services import ServiceError
 
     args = build_parser().parse_args(argv)
+    configure_logging()
     try:
         return args.func(Settings(), args)
     except (UserError, ServiceError) as error:

@@ -54,6 +54,7 @@ class CassandraSettings(BaseModel):
     contact_points: list[str] = ["127.0.0.1"]
     port: int = 9042
     storage_port: int = 7000
+    local_dc: str = "datacenter1"
     keyspace: str = "ticklake"
     trades_table: str = "trades_v2"
     bars_table: str = "trade_aggregates"

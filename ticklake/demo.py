@@ -1,9 +1,12 @@
 """The end-to-end demo: local feed -> producer -> Kafka -> Spark -> Cassandra + Iceberg -> CQL."""
 from __future__ import annotations
 
+import contextlib
+import json
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
@@ -20,25 +23,69 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_feed(settings: Settings, port: int, trades: int) -> subprocess.Popen:
-    """The local Finnhub-compatible feed as a child process, sending ``trades`` trades."""
+DEMO_MINUTES = 30
+DEMO_SECONDS = 10
+
+
+def newest_trade_time(settings: Settings) -> datetime | None:
+    """Trade time of the newest record in the trades topic (the last record of each partition)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    topic = settings.kafka.trades_topic
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        ends = consumer.end_offsets(partitions)
+        wanted = {tp: ends[tp] - 1 for tp in partitions if ends[tp] > 0}
+        for tp, offset in wanted.items():
+            consumer.seek(tp, offset)
+        newest = None
+        deadline = time.monotonic() + 10
+        while wanted and time.monotonic() < deadline:
+            for tp, records in consumer.poll(timeout_ms=500).items():
+                for record in records:
+                    with contextlib.suppress(ValueError, KeyError, TypeError):
+                        newest = max(newest or 0, json.loads(record.value)["trade_time_ms"])
+                    wanted.pop(tp, None)
+        return datetime.fromtimestamp(newest / 1000, timezone.utc) if newest else None
+    finally:
+        consumer.close()
+
+
+def demo_history_minutes(settings: Settings) -> float:
+    """Market minutes the demo's feed replays: the last half hour, or the time since the
+    previous demo's newest trade (older trades would be behind the job's watermark)."""
+    newest = newest_trade_time(settings)
+    if newest is None:
+        return DEMO_MINUTES
+    return max(0.0, min(DEMO_MINUTES, (datetime.now(timezone.utc) - newest).total_seconds() / 60))
+
+
+def start_feed(port: int, trades: int, history_minutes: float) -> subprocess.Popen:
+    """The local feed as a child process: ``trades`` trades over the last ``history_minutes``
+    of market time, sent in about ten seconds."""
+    speed = max(1.0, history_minutes * 60 / DEMO_SECONDS)
     return subprocess.Popen(
         [sys.executable, "-m", "ticklake.cli", "feed", "--host", "127.0.0.1", "--port", str(port),
-         "--max-trades", str(trades), "--rate", str(max(settings.feed.trades_per_second, trades / 10))],
+         "--max-trades", str(trades), "--rate", str(trades / DEMO_SECONDS),
+         "--history-minutes", str(history_minutes), "--speed", str(speed)],
     )
 
 
 def run_demo(settings: Settings, trades: int, progress: Callable[[str], None]) -> int:
     from producers.producer import run_producer_sync
 
-    started = datetime.now(timezone.utc) - timedelta(minutes=1)
     services.up(settings, progress=progress)
     progress("provisioning topics, keyspace, tables and lake tables ...")
     provision(settings)
 
+    history = demo_history_minutes(settings)
+    started = datetime.now(timezone.utc) - timedelta(minutes=history + 1)
     port = free_port()
-    progress(f"starting the local Finnhub-compatible feed on ws://127.0.0.1:{port} ({trades} trades)")
-    feed = start_feed(settings, port, trades)
+    progress(f"starting the local Finnhub-compatible feed on ws://127.0.0.1:{port}: {trades} trades "
+             f"over the last {history:.1f} minutes of market time")
+    feed = start_feed(port, trades, history)
     try:
         stats = run_producer_sync(settings, url=f"ws://127.0.0.1:{port}", max_trades=trades, idle_timeout=30)
     finally:
@@ -48,7 +95,7 @@ def run_demo(settings: Settings, trades: int, progress: Callable[[str], None]) -
 
     spark_submit(settings, "jobs/ohlcv_stream.py", "--available-now")
 
-    end = datetime.now(timezone.utc) + timedelta(minutes=2)
+    end = datetime.now(timezone.utc) + timedelta(minutes=1)  # the feed's clock stops at the wall clock
     for symbol in settings.producer.symbols:
         rows = query.bars(settings, symbol, started, end)
         print(f"\n{symbol}: {len(rows)} one-minute bars in Cassandra "

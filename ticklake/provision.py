@@ -33,12 +33,19 @@ def ensure_topics(settings: Settings) -> None:
         admin.close()
 
 
-def cassandra_session(settings: Settings, keyspace: str | None = None):
+def cassandra_cluster(settings: Settings, **options):
     from cassandra.cluster import Cluster
+    from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 
     c = settings.cassandra
-    cluster = Cluster(c.contact_points, port=c.port)
-    return cluster.connect(keyspace)
+    return Cluster(
+        c.contact_points, port=c.port, protocol_version=5,
+        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=c.local_dc)), **options,
+    )
+
+
+def cassandra_session(settings: Settings, keyspace: str | None = None):
+    return cassandra_cluster(settings).connect(keyspace)
 
 
 def cql_statements(settings: Settings) -> list[str]:
@@ -58,6 +65,15 @@ def ensure_cassandra_schema(settings: Settings) -> None:
             session.execute(statement, timeout=60)
     finally:
         session.cluster.shutdown()
+
+
+def wipe_pipeline_state(settings: Settings) -> None:
+    """Delete checkpoints and the lake: they refer to Kafka offsets and go with Kafka's data."""
+    import shutil
+
+    shutil.rmtree(settings.spark.checkpoint_root, ignore_errors=True)
+    shutil.rmtree(settings.iceberg.warehouse, ignore_errors=True)
+    settings.iceberg.catalog_db.unlink(missing_ok=True)
 
 
 def provision(settings: Settings) -> None:

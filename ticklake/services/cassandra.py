@@ -48,10 +48,9 @@ class CassandraService(JvmService):
         ]
 
     def answers(self) -> bool:
-        from cassandra.cluster import Cluster
+        from ticklake.provision import cassandra_cluster
 
-        c = self.settings.cassandra
-        cluster = Cluster(c.contact_points, port=c.port, connect_timeout=3, control_connection_timeout=3)
+        cluster = cassandra_cluster(self.settings, connect_timeout=3, control_connection_timeout=3)
         try:
             session = cluster.connect()
             session.execute("SELECT release_version FROM system.local", timeout=5)
