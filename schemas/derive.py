@@ -80,6 +80,17 @@ def iceberg_schema(model: type[BaseModel]):
     return Schema(*fields)
 
 
+_FLINK = {"string": "STRING", "double": "DOUBLE", "long": "BIGINT", "timestamp": "TIMESTAMP_LTZ(3)", "date": "DATE",
+          "bool": "BOOLEAN"}
+
+
+def flink_columns(model: type[BaseModel]) -> str:
+    """The model as the column list of a Flink SQL ``CREATE TABLE``."""
+    return ", ".join(
+        f"`{c.name}` {f'ARRAY<{_FLINK[c.kind]}>' if c.is_list else _FLINK[c.kind]}" for c in columns(model)
+    )
+
+
 _CQL = {"string": "text", "double": "double", "long": "bigint", "timestamp": "timestamp", "date": "date", "bool": "boolean"}
 
 
