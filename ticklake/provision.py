@@ -34,14 +34,13 @@ def ensure_topics(settings: Settings) -> None:
 
 
 def cassandra_cluster(settings: Settings, **options):
-    from cassandra.cluster import Cluster
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
     from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 
     c = settings.cassandra
-    return Cluster(
-        c.contact_points, port=c.port, protocol_version=5,
-        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=c.local_dc)), **options,
-    )
+    profile = ExecutionProfile(load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=c.local_dc)))
+    return Cluster(c.contact_points, port=c.port, protocol_version=5,
+                   execution_profiles={EXEC_PROFILE_DEFAULT: profile}, **options)
 
 
 def cassandra_session(settings: Settings, keyspace: str | None = None):
