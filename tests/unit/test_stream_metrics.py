@@ -7,13 +7,14 @@ from types import SimpleNamespace
 from jobs.metrics import StreamMetrics
 
 
-HOUR_AGO = (datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+def hour_ago() -> str:
+    return (datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def progress(**overrides):
     base = dict(
         name="bars", id="q1", numInputRows=120, inputRowsPerSecond=60.0, processedRowsPerSecond=240.0,
-        durationMs={"triggerExecution": 1500}, eventTime={"watermark": HOUR_AGO},
+        durationMs={"triggerExecution": 1500}, eventTime={"watermark": hour_ago()},
         stateOperators=[SimpleNamespace(numRowsTotal=7, numRowsDroppedByWatermark=3)],
     )
     return SimpleNamespace(**{**base, **overrides})
