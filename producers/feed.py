@@ -34,7 +34,10 @@ class FeedOptions:
     max_symbols: int = 50
     ping_every_s: float = 30.0
     drop_every_s: float | None = None  # fault: close each connection after this long
+    stall_every_s: float | None = None  # fault: every this long, send nothing (not even pings) ...
+    stall_for_s: float = 0.0  # ... for this long
     malformed_ratio: float = 0.0  # fault: this share of frames is not JSON
+    error_ratio: float = 0.0  # fault: this share of frames is a Finnhub error frame
     seed: int = 7
     # Market clock: trade times start this many minutes in the past and run `speed` times
     # faster than the wall clock (a demo shows half an hour of bars in seconds).
@@ -57,6 +60,7 @@ class FeedServer:
     options: FeedOptions
     sent: list[dict] = field(default_factory=list)  # every trade element handed to a socket, in order
     malformed_sent: int = 0
+    errors_sent: int = 0
     connections: int = 0
 
     def __post_init__(self) -> None:
@@ -104,12 +108,15 @@ class FeedServer:
         subscribed: list[str] = []
         listener = asyncio.create_task(self._listen(socket, subscribed))
         opened = time.monotonic()
-        last_ping = opened
+        last_ping = last_stall = opened
         try:
             while not listener.done():
                 if self.options.drop_every_s and time.monotonic() - opened >= self.options.drop_every_s:
                     await socket.close(code=1011, reason="injected drop")
                     return
+                if self.options.stall_every_s and time.monotonic() - last_stall >= self.options.stall_every_s:
+                    await asyncio.sleep(self.options.stall_for_s)
+                    last_stall = time.monotonic()
                 if time.monotonic() - last_ping >= self.options.ping_every_s:
                     await socket.send('{"type":"ping"}')
                     last_ping = time.monotonic()
@@ -125,9 +132,13 @@ class FeedServer:
                 await listener
 
     async def _send_trades(self, socket, symbols: list[str]) -> None:
-        if self.rng.random() < self.options.malformed_ratio:
+        draw = self.rng.random()
+        if draw < self.options.malformed_ratio:
             await socket.send('{"type":"trade","data":[{"s":')
             self.malformed_sent += 1
+        elif draw < self.options.malformed_ratio + self.options.error_ratio:
+            await socket.send('{"type":"error","msg":"Injected error"}')
+            self.errors_sent += 1
         else:
             frame = self.trade_frame(symbols)
             await socket.send(json.dumps(frame, separators=(",", ":")))
@@ -154,12 +165,10 @@ class FeedServer:
 
 
 async def serve(settings: Settings, *, host: str | None = None, port: int | None = None,
-                rate: float | None = None, max_trades: int | None = None, options: FeedOptions | None = None,
-                ready: asyncio.Event | None = None, stop: asyncio.Event | None = None,
-                history_minutes: float = 0.0, speed: float = 1.0) -> FeedServer:
+                options: FeedOptions | None = None, ready: asyncio.Event | None = None,
+                stop: asyncio.Event | None = None) -> FeedServer:
     """Serve until ``stop`` is set (or SIGINT/SIGTERM when run as a program)."""
-    opts = options or FeedOptions(rate=rate or settings.feed.trades_per_second, max_trades=max_trades,
-                                  seed=settings.feed.seed, history_minutes=history_minutes, speed=speed)
+    opts = options or FeedOptions(rate=settings.feed.trades_per_second, seed=settings.feed.seed)
     feed = FeedServer(opts)
     stop = stop or asyncio.Event()
     host, port = host or settings.feed.host, port if port is not None else settings.feed.port

@@ -15,13 +15,13 @@ import re
 import signal
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from producers.frames import FrameRules, parse_frame
-from producers.kafka_writer import KafkaWriter
 from producers.metrics import ProducerMetrics
+from producers.sinks import FrameSink, KafkaFrameSink, ProducerStats, RecordingSink, frame_rules
 from ticklake.logs import configure_logging
 from ticklake.config import Settings
 from ticklake.errors import UserError
@@ -41,16 +41,6 @@ class ProducerOptions:
     max_frame_bytes: int = 1 << 20
 
 
-@dataclass
-class ProducerStats:
-    frames: int = 0
-    trades_sent: int = 0
-    trades_produced: int = 0
-    dead_letters: int = 0
-    delivery_errors: int = 0
-    reconnects: int = 0
-
-
 def redact(url: str) -> str:
     return re.sub(r"(token=)[^&]+", r"\1***", url)
 
@@ -62,8 +52,11 @@ def backoff_delay(attempt: int, options: ProducerOptions, rng: random.Random) ->
 
 
 class Producer:
+    """One WebSocket connection (re-opened as needed) whose frames go to a ``FrameSink``."""
+
     def __init__(self, settings: Settings, url: str | None = None, *, max_trades: int | None = None,
-                 idle_timeout: float | None = None, options: ProducerOptions | None = None) -> None:
+                 idle_timeout: float | None = None, options: ProducerOptions | None = None,
+                 record_to: Path | None = None) -> None:
         self.settings = settings
         self.url = url or settings.producer_url()
         self.symbols = list(settings.producer.symbols)
@@ -75,38 +68,38 @@ class Producer:
             )
         self.max_trades = max_trades
         self.idle_timeout = idle_timeout
-        self.rules = FrameRules(
-            default_exchange=settings.producer.default_exchange,
-            max_frame_bytes=self.options.max_frame_bytes,
-            max_clock_skew_ms=settings.producer.max_clock_skew_seconds * 1000,
-        )
+        self.record_to = record_to
         self.metrics = ProducerMetrics()
-        self.stats = ProducerStats()
         self.stopping = asyncio.Event()
         self.last_frame_at = time.monotonic()
         self._rng = random.Random()
 
+    def _sink(self) -> FrameSink:
+        if self.record_to is not None:
+            return RecordingSink(self.record_to, self.metrics)
+        rules = frame_rules(self.settings, replay=False, max_frame_bytes=self.options.max_frame_bytes)
+        return KafkaFrameSink(self.settings, self.metrics, rules)
+
     async def run(self) -> ProducerStats:
         self.metrics.serve(self.settings.producer.metrics_port)
-        writer = KafkaWriter(self.settings.kafka, self.metrics)
+        sink = self._sink()
+        self.stats = sink.stats
         queue: asyncio.Queue = asyncio.Queue(maxsize=self.options.queue_frames)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.stopping.set)
         log.info("connecting to %s for %d symbols", redact(self.url), len(self.symbols))
-        consumer = asyncio.create_task(self._write(queue, writer))
+        consumer = asyncio.create_task(self._drain(queue, sink))
         try:
             await self._read_with_reconnects(queue)
         finally:
             await queue.put(None)
             await consumer
-            await asyncio.to_thread(writer.close)  # flush: everything received is delivered or counted
+            await asyncio.to_thread(sink.close)  # everything received is delivered or counted
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                     loop.remove_signal_handler(sig)
-        self.stats.trades_produced = writer.counts.trades_acked
-        self.stats.delivery_errors = writer.counts.failed
         return self.stats
 
     async def _read_with_reconnects(self, queue: asyncio.Queue) -> None:
@@ -179,31 +172,20 @@ class Producer:
             limits.append(self.idle_timeout)
         return max(0.05, min(limits) - self._idle_for())
 
-    async def _write(self, queue: asyncio.Queue, writer: KafkaWriter) -> None:
+    async def _drain(self, queue: asyncio.Queue, sink: FrameSink) -> None:
         while (item := await queue.get()) is not None:
-            raw, received_ms = item
             self.metrics.queue_depth.set(queue.qsize())
-            self.stats.frames += 1
-            frame = parse_frame(raw, received_ms, self.rules)
-            self.metrics.frames.labels(frame.kind).inc()
-            if frame.kind == "error":
-                self.metrics.feed_errors.inc()
-                log.error("the feed reported an error: %s", frame.error_message)
-            for trade in frame.trades:
-                writer.send_trade(trade)
-            for letter in frame.dead_letters:
-                writer.send_dead_letter(letter)
-                self.metrics.trades_rejected.labels(letter.reason).inc()
-            self.stats.trades_sent += len(frame.trades)
-            self.stats.dead_letters += len(frame.dead_letters)
+            sink.handle(*item)
             if self.max_trades is not None and self.stats.trades_sent >= self.max_trades:
                 self.stopping.set()
             await asyncio.sleep(0)  # let the reader run between frames
 
 
 async def run_producer(settings: Settings, *, url: str | None = None, max_trades: int | None = None,
-                       idle_timeout: float | None = None, options: ProducerOptions | None = None) -> ProducerStats:
-    producer = Producer(settings, url, max_trades=max_trades, idle_timeout=idle_timeout, options=options)
+                       idle_timeout: float | None = None, options: ProducerOptions | None = None,
+                       record_to: Path | None = None) -> ProducerStats:
+    producer = Producer(settings, url, max_trades=max_trades, idle_timeout=idle_timeout, options=options,
+                        record_to=record_to)
     return await producer.run()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
 from ticklake.config import PROJECT_ROOT, Settings
@@ -59,8 +60,15 @@ def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_feed(settings: Settings, args: argparse.Namespace) -> int:
     from producers.feed import run_feed
 
-    run_feed(settings, host=args.host, port=args.port, rate=args.rate, max_trades=args.max_trades,
-             history_minutes=args.history_minutes, speed=args.speed)
+    from producers.feed import FeedOptions
+
+    options = FeedOptions(
+        rate=args.rate or settings.feed.trades_per_second, max_trades=args.max_trades, seed=settings.feed.seed,
+        history_minutes=args.history_minutes, speed=args.speed, max_symbols=args.max_symbols,
+        drop_every_s=args.drop_every, stall_every_s=args.stall_every, stall_for_s=args.stall_for,
+        malformed_ratio=args.malformed_ratio, error_ratio=args.error_ratio,
+    )
+    run_feed(settings, host=args.host, port=args.port, options=options)
     return 0
 
 
@@ -70,6 +78,23 @@ def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
     stats = run_producer_sync(settings, url=args.url, max_trades=args.max_trades, idle_timeout=args.idle_timeout)
     _progress(f"producer stopped: {stats}")
     return 0
+
+
+def cmd_record(settings: Settings, args: argparse.Namespace) -> int:
+    from producers.producer import run_producer_sync
+
+    stats = run_producer_sync(settings, url=args.url, max_trades=args.max_trades, idle_timeout=args.idle_timeout,
+                              record_to=args.out)
+    _progress(f"recorded {stats.frames} frames ({stats.trades_sent} trades) to {args.out}")
+    return 0
+
+
+def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
+    from producers.replay import replay
+
+    stats = replay(settings, args.file, frames_per_second=args.rate)
+    _progress(f"replayed {args.file}: {stats}")
+    return 0 if stats.delivery_errors == 0 else 1
 
 
 def cmd_stream(settings: Settings, args: argparse.Namespace) -> int:
@@ -131,6 +156,13 @@ def build_parser() -> argparse.ArgumentParser:
     feed.add_argument("--history-minutes", type=float, default=0.0,
                       help="start the market clock this many minutes in the past")
     feed.add_argument("--speed", type=float, default=1.0, help="market minutes per wall-clock minute")
+    feed.add_argument("--max-symbols", type=int, default=50, help="refuse subscriptions beyond this many")
+    faults = feed.add_argument_group("fault injection")
+    faults.add_argument("--drop-every", type=float, help="close each connection after this many seconds")
+    faults.add_argument("--stall-every", type=float, help="go silent every this many seconds ...")
+    faults.add_argument("--stall-for", type=float, default=0.0, help="... for this many seconds")
+    faults.add_argument("--malformed-ratio", type=float, default=0.0, help="share of frames that are not JSON")
+    faults.add_argument("--error-ratio", type=float, default=0.0, help="share of frames that are error frames")
     feed.set_defaults(func=cmd_feed)
 
     produce = sub.add_parser("produce", help="read trades from a Finnhub WebSocket and write them to Kafka")
@@ -138,6 +170,18 @@ def build_parser() -> argparse.ArgumentParser:
     produce.add_argument("--max-trades", type=int, default=None, help="stop after producing this many trades")
     produce.add_argument("--idle-timeout", type=float, default=None, help="stop after this many seconds without trades")
     produce.set_defaults(func=cmd_produce)
+
+    record = sub.add_parser("record", help="write every raw frame of a Finnhub WebSocket to a file (NDJSON)")
+    record.add_argument("--out", type=Path, required=True)
+    record.add_argument("--url", default=None, help="feed URL (default: producer.url setting)")
+    record.add_argument("--max-trades", type=int, default=None, help="stop after this many trades")
+    record.add_argument("--idle-timeout", type=float, default=None, help="stop after this many seconds without frames")
+    record.set_defaults(func=cmd_record)
+
+    replay = sub.add_parser("replay", help="publish a recording into Kafka through validation and dead letters")
+    replay.add_argument("file", type=Path)
+    replay.add_argument("--rate", type=float, default=None, help="frames per second (default: as fast as it can)")
+    replay.set_defaults(func=cmd_replay)
 
     stream = sub.add_parser("stream", help="run the Spark streaming job (spark-submit.sh jobs/ohlcv_stream.py)")
     stream.add_argument("--available-now", action="store_true", help="process what is in Kafka, then exit")

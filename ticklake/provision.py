@@ -8,14 +8,19 @@ from schemas.derive import cql_create_table
 from schemas.models import Bar, TradeRow
 from ticklake import lake
 from ticklake.config import Settings
+from ticklake.errors import UserError
 
 
 def ensure_topics(settings: Settings) -> None:
     from kafka.admin import KafkaAdminClient, NewTopic
-    from kafka.errors import TopicAlreadyExistsError
+    from kafka.errors import KafkaError, TopicAlreadyExistsError
 
     k = settings.kafka
-    admin = KafkaAdminClient(bootstrap_servers=k.bootstrap_servers, client_id="ticklake-provision")
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=k.bootstrap_servers, client_id="ticklake-provision")
+    except KafkaError:
+        raise UserError(f"no Kafka broker answers at {k.bootstrap_servers}: start one with 'ticklake up' "
+                        "or set TICKLAKE_KAFKA__BOOTSTRAP_SERVERS") from None
     try:
         existing = set(admin.list_topics())
         config = {"retention.ms": str(k.retention_ms), "compression.type": "producer"}

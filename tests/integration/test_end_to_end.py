@@ -18,11 +18,11 @@ TRADES = 3000
 
 
 def run_feed_in_thread(settings, port: int, max_trades: int) -> threading.Thread:
-    from producers.feed import serve
+    from producers.feed import FeedOptions, serve
 
+    options = FeedOptions(rate=2000, max_trades=max_trades)
     thread = threading.Thread(
-        target=lambda: asyncio.run(serve(settings, host="127.0.0.1", port=port, rate=2000, max_trades=max_trades)),
-        daemon=True,
+        target=lambda: asyncio.run(serve(settings, host="127.0.0.1", port=port, options=options)), daemon=True,
     )
     thread.start()
     return thread

@@ -51,23 +51,29 @@ def per_symbol(elements) -> dict[str, list[tuple]]:
     return out
 
 
-def test_every_trade_sent_through_drops_and_bad_frames_is_in_kafka_once_in_order(pipeline_settings):
-    settings = pipeline_settings
-    trades = 4000
-    feed_options = FeedOptions(rate=3000, max_trades=trades, drop_every_s=0.7, malformed_ratio=0.03, seed=11)
-    quick = ProducerOptions(backoff_initial_s=0.05, backoff_max_s=0.2)
-    stats, feed = asyncio.run(feed_and_produce(settings, feed_options, trades, quick))
-
-    assert len(feed.sent) == trades and feed.connections >= 2 and feed.malformed_sent > 0
-    assert stats.reconnects >= 1 and stats.delivery_errors == 0
-    assert stats.trades_produced == trades
-
+def assert_topic_holds_exactly(settings, sent: list[dict]) -> None:
+    """Every trade element in ``sent`` is in the trades topic once, in order per symbol, one partition each."""
     stored, others = reference.read_topic(settings.kafka.bootstrap_servers, settings.kafka.trades_topic)
     assert others == []
     stored.sort(key=lambda t: (t.partition, t.offset))
     assert per_symbol((t.symbol, t.price, t.time_ms, t.volume) for t in stored) == \
-        per_symbol((e["s"], e["p"], e["t"], e["v"]) for e in feed.sent)
+        per_symbol((e["s"], e["p"], e["t"], e["v"]) for e in sent)
     assert all(len({t.partition for t in stored if t.symbol == s}) == 1 for s in {t.symbol for t in stored})
+
+
+def test_every_trade_sent_through_drops_stalls_and_bad_frames_is_in_kafka_once_in_order(pipeline_settings):
+    settings = pipeline_settings
+    trades = 4000
+    feed_options = FeedOptions(rate=3000, max_trades=trades, drop_every_s=1.0, stall_every_s=0.6, stall_for_s=1.0,
+                               malformed_ratio=0.03, error_ratio=0.02, seed=11)
+    quick = ProducerOptions(backoff_initial_s=0.05, backoff_max_s=0.2, silence_timeout_s=0.5)
+    stats, feed = asyncio.run(feed_and_produce(settings, feed_options, trades, quick))
+
+    assert len(feed.sent) == trades and feed.connections >= 3
+    assert feed.malformed_sent > 0 and feed.errors_sent > 0
+    assert stats.reconnects >= 2 and stats.delivery_errors == 0
+    assert stats.trades_produced == trades
+    assert_topic_holds_exactly(settings, feed.sent)
 
     letters = dead_letters(settings)
     assert len(letters) == feed.malformed_sent == stats.dead_letters
