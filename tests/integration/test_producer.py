@@ -78,3 +78,93 @@ def test_every_trade_sent_through_drops_stalls_and_bad_frames_is_in_kafka_once_i
     letters = dead_letters(settings)
     assert len(letters) == feed.malformed_sent == stats.dead_letters
     assert {letter["reason"] for letter in letters} == {"not_json"}
+
+
+def start_feed_thread(settings, options: FeedOptions):
+    """The feed on its own event loop in a thread; returns (url, feed holder, stop function)."""
+    import threading
+
+    port, holder, loop_box = free_port(), {}, {}
+    started = threading.Event()
+
+    async def main():
+        loop_box["loop"], loop_box["stop"] = asyncio.get_running_loop(), asyncio.Event()
+        ready = asyncio.Event()
+        task = asyncio.create_task(serve(settings, host="127.0.0.1", port=port, options=options, ready=ready,
+                                         stop=loop_box["stop"]))
+        await ready.wait()
+        started.set()
+        holder["feed"] = await task
+
+    thread = threading.Thread(target=lambda: asyncio.run(main()), daemon=True)
+    thread.start()
+    assert started.wait(10)
+
+    def stop():
+        loop_box["loop"].call_soon_threadsafe(loop_box["stop"].set)
+        thread.join(10)
+        return holder["feed"]
+
+    return f"ws://127.0.0.1:{port}", stop
+
+
+def test_sigterm_mid_stream_loses_nothing_received_and_never_shows_the_token(pipeline_settings):
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    settings = pipeline_settings
+    url, stop_feed = start_feed_thread(settings, FeedOptions(rate=2000, seed=5))
+    token = "tok-SECRET-4711"
+    env = {**os.environ, **settings.as_environment(), "TICKLAKE_PRODUCER__URL": url, "FINNHUB_TOKEN": token}
+    process = subprocess.Popen([sys.executable, "-m", "ticklake.cli", "produce"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(4)
+        assert token not in open(f"/proc/{process.pid}/cmdline").read()
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        stop_feed()
+    assert process.returncode == 0, output
+    assert token not in output and "token=***" in output
+    stats = dict(re.findall(r"(\w+)=(\d+)", output.split("producer stopped:")[-1]))
+    received, produced = int(stats["trades_sent"]), int(stats["trades_produced"])
+    assert received > 1000 and produced == received and stats["delivery_errors"] == "0"
+    stored, _ = reference.read_topic(settings.kafka.bootstrap_servers, settings.kafka.trades_topic)
+    assert len(stored) == received
+
+
+@pytest.mark.slow
+def test_broker_restart_while_producing_loses_and_doubles_nothing(pipeline_settings):
+    import time
+
+    from ticklake import services as svc
+    from ticklake.services.kafka import KafkaService
+
+    settings = pipeline_settings
+    trades = 6000
+    url, stop_feed = start_feed_thread(settings, FeedOptions(rate=500, max_trades=trades, seed=9))
+
+    async def produce_while_broker_restarts():
+        producer = asyncio.create_task(run_producer(settings, url=url, max_trades=trades, idle_timeout=60))
+        await asyncio.sleep(3)
+        await asyncio.to_thread(KafkaService(settings).stop, lambda message: None)
+        await asyncio.sleep(4)
+        await asyncio.to_thread(svc.up, settings)
+        return await producer
+
+    started = time.monotonic()
+    try:
+        stats = asyncio.run(produce_while_broker_restarts())
+    finally:
+        feed = stop_feed()
+        svc.up(settings)
+    assert time.monotonic() - started > 10  # the broker really was away mid-stream
+    assert len(feed.sent) == trades and stats.trades_sent == trades
+    assert stats.trades_produced == trades and stats.delivery_errors == 0
+    assert_topic_holds_exactly(settings, feed.sent)

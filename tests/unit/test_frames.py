@@ -122,3 +122,30 @@ def test_any_frame_parses_without_raising(raw):
     parsed = parse_frame(raw, NOW, RULES)
     assert parsed.kind in {"trade", "ping", "error", "invalid"}
     assert parsed.kind != "invalid" or len(parsed.dead_letters) == 1
+
+
+def test_more_symbols_than_one_connection_takes_are_refused_at_start(settings):
+    from producers.producer import Producer, ProducerOptions
+    from ticklake.errors import UserError
+
+    many = settings.model_copy(update={"producer": settings.producer.model_copy(
+        update={"symbols": [f"S{i}" for i in range(51)]})})
+    with pytest.raises(UserError, match="51 symbols.*at most 50"):
+        Producer(many, "ws://127.0.0.1:1", options=ProducerOptions(max_symbols=50))
+
+
+def test_token_is_redacted_from_urls_in_messages():
+    from producers.producer import redact
+
+    assert redact("wss://ws.finnhub.io?token=abc123&x=1") == "wss://ws.finnhub.io?token=***&x=1"
+
+
+def test_backoff_grows_is_capped_and_jittered():
+    import random
+
+    from producers.producer import ProducerOptions, backoff_delay
+
+    options, rng = ProducerOptions(backoff_initial_s=0.5, backoff_max_s=30), random.Random(1)
+    delays = [backoff_delay(attempt, options, rng) for attempt in range(12)]
+    assert 0.25 <= delays[0] <= 0.5 and all(d <= 30 for d in delays) and delays[-1] >= 15
+    assert len({round(backoff_delay(3, options, rng), 6) for _ in range(20)}) > 1
