@@ -30,6 +30,7 @@ CONDITIONS = (["1"], ["1", "12"], ["1", "24", "12"], None)
 @dataclass
 class FeedOptions:
     rate: float = 200.0  # trades per second, summed over symbols, on average
+    max_trades_per_frame: int = 8
     max_trades: int | None = None  # stop sending trades after this many (pings go on)
     max_symbols: int = 50
     ping_every_s: float = 30.0
@@ -87,8 +88,8 @@ class FeedServer:
         return self.walks[symbol]
 
     def trade_frame(self, symbols: list[str]) -> dict:
-        """One frame of 1-8 trades of subscribed symbols, within the trade budget."""
-        count = self.rng.randint(1, 8)
+        """One frame of 1 to ``max_trades_per_frame`` trades of subscribed symbols, within the budget."""
+        count = self.rng.randint(1, self.options.max_trades_per_frame)
         if self.options.max_trades is not None:
             count = min(count, self.options.max_trades - len(self.sent))
         now_ms = self.market_time_ms()

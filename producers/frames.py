@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from schemas.models import FinnhubTrade, Trade
 
@@ -19,6 +19,9 @@ BAD_FRAME_SHAPE = "bad_frame_shape"
 UNKNOWN_TYPE = "unknown_type"
 INVALID_TRADE = "invalid_trade"
 IMPLAUSIBLE_TIME = "implausible_time"
+
+
+_TRADE_LIST = TypeAdapter(list[FinnhubTrade])
 
 
 @dataclass(frozen=True)
@@ -87,8 +90,12 @@ def parse_frame(raw: str | bytes, received_time_ms: int, rules: FrameRules = Fra
     if not isinstance(data, list):
         return rejected(BAD_FRAME_SHAPE, "a trade frame has a 'data' list")
     parsed = ParsedFrame("trade")
-    for element in data:
-        trade, dead = parse_trade(element, received_time_ms, rules)
+    try:
+        checked = [(element, wire) for element, wire in zip(data, _TRADE_LIST.validate_python(data))]
+    except ValidationError:  # some element is bad: sort them out one by one
+        checked = [(element, None) for element in data]
+    for element, wire in checked:
+        trade, dead = parse_trade(element, received_time_ms, rules, wire)
         if trade is not None:
             parsed.trades.append(trade)
         else:
@@ -96,7 +103,10 @@ def parse_frame(raw: str | bytes, received_time_ms: int, rules: FrameRules = Fra
     return parsed
 
 
-def parse_trade(element: object, received_time_ms: int, rules: FrameRules) -> tuple[Trade | None, DeadLetter | None]:
+def parse_trade(element: object, received_time_ms: int, rules: FrameRules,
+                wire: FinnhubTrade | None = None) -> tuple[Trade | None, DeadLetter | None]:
+    """One element of a trade frame as a ``Trade``, or the dead letter saying why not.
+    ``wire`` is the element already validated, when the whole frame passed at once."""
     def dead(reason: str, message: str) -> tuple[None, DeadLetter]:
         try:
             raw = json.dumps(element, separators=(",", ":"), allow_nan=True)
@@ -104,15 +114,16 @@ def parse_trade(element: object, received_time_ms: int, rules: FrameRules) -> tu
             raw = repr(element)
         return None, DeadLetter(raw, reason, message, received_time_ms)
 
-    try:
-        wire = FinnhubTrade.model_validate(element)
-    except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'trade'}: {e['msg']}" for e in error.errors())
-        return dead(INVALID_TRADE, problems[:500])
+    if wire is None:
+        try:
+            wire = FinnhubTrade.model_validate(element)
+        except ValidationError as error:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'trade'}: {e['msg']}" for e in error.errors())
+            return dead(INVALID_TRADE, problems[:500])
     if rules.max_clock_skew_ms is not None and abs(wire.time_ms - received_time_ms) > rules.max_clock_skew_ms:
         return dead(IMPLAUSIBLE_TIME, f"trade time {wire.time_ms} is more than {rules.max_clock_skew_ms} ms "
                                       f"from its receipt at {received_time_ms}")
-    return Trade(
+    return Trade.model_construct(  # every field comes from a validated FinnhubTrade
         symbol=wire.symbol, price=wire.price, volume=wire.volume, trade_time_ms=wire.time_ms,
         conditions=wire.conditions, exchange=exchange_of(wire.symbol, rules.default_exchange),
         received_time_ms=received_time_ms,

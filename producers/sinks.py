@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Protocol
 
 from producers.frames import FrameRules, parse_frame
-from producers.kafka_writer import KafkaWriter
+from producers.kafka_writer import make_writer
 from producers.metrics import ProducerMetrics
 from ticklake.config import Settings
 
@@ -51,7 +51,7 @@ class KafkaFrameSink:
         self.metrics = metrics
         self.rules = rules
         self.stats = ProducerStats()
-        self.writer = KafkaWriter(settings.kafka, metrics)
+        self.writer = make_writer(settings.kafka, metrics)
 
     def handle(self, raw: str | bytes, received_ms: int) -> None:
         self.stats.frames += 1
@@ -60,8 +60,13 @@ class KafkaFrameSink:
         if frame.kind == "error":
             self.metrics.feed_errors.inc()
             log.error("the feed reported an error: %s", frame.error_message)
+        newest: dict[str, int] = {}
         for trade in frame.trades:
             self.writer.send_trade(trade)
+            newest[trade.symbol] = trade.trade_time_ms
+        for symbol, time_ms in newest.items():
+            self.metrics.last_trade.labels(symbol).set(time_ms / 1000)
+        self.writer.publish_metrics()
         for letter in frame.dead_letters:
             self.writer.send_dead_letter(letter)
             self.metrics.trades_rejected.labels(letter.reason).inc()

@@ -6,46 +6,31 @@ OHLCV bar, ``QuarantinedRecord`` a record the streaming job refused.  Spark, Ice
 """
 from __future__ import annotations
 
-import math
 from datetime import date, datetime, timezone
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from schemas.keys import TableKey
 
+# Printable, without blanks at either end.
+SYMBOL_PATTERN = r"^[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$"
+
 
 class FinnhubTrade(BaseModel):
-    """A trade as Finnhub sends it: ``{"s","p","t","v","c"}``."""
+    """A trade as Finnhub sends it: ``{"s","p","t","v","c"}``.
+
+    Numbers are strict (a JSON number, never a string or a boolean) and finite; all checks
+    run inside pydantic-core, which keeps validation off the producer's hot path.
+    """
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    symbol: str = Field(alias="s", min_length=1, max_length=64)
-    price: float = Field(alias="p", gt=0)
-    time_ms: int = Field(alias="t", gt=0)
-    volume: float = Field(alias="v", ge=0)
-    conditions: list[str] | None = Field(default=None, alias="c")
-
-    @field_validator("symbol")
-    @classmethod
-    def _symbol_is_printable(cls, value: str) -> str:
-        if value.strip() != value or not value.isprintable():
-            raise ValueError("symbol has surrounding blanks or control characters")
-        return value
-
-    @field_validator("price", "volume")
-    @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value):
-            raise ValueError("must be finite")
-        return value
-
-    @field_validator("price", "volume", "time_ms", mode="before")
-    @classmethod
-    def _number_not_bool_or_text(cls, value: object) -> object:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError("must be a JSON number")
-        return value
+    symbol: str = Field(alias="s", min_length=1, max_length=64, strict=True, pattern=SYMBOL_PATTERN)
+    price: float = Field(alias="p", gt=0, strict=True, allow_inf_nan=False)
+    time_ms: int = Field(alias="t", gt=0, strict=True)
+    volume: float = Field(alias="v", ge=0, strict=True, allow_inf_nan=False)
+    conditions: list[StrictStr] | None = Field(default=None, alias="c")
 
 
 class Trade(BaseModel):

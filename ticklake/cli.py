@@ -65,6 +65,7 @@ def cmd_feed(settings: Settings, args: argparse.Namespace) -> int:
     options = FeedOptions(
         rate=args.rate or settings.feed.trades_per_second, max_trades=args.max_trades, seed=settings.feed.seed,
         history_minutes=args.history_minutes, speed=args.speed, max_symbols=args.max_symbols,
+        max_trades_per_frame=args.trades_per_frame,
         drop_every_s=args.drop_every, stall_every_s=args.stall_every, stall_for_s=args.stall_for,
         malformed_ratio=args.malformed_ratio, error_ratio=args.error_ratio,
     )
@@ -128,6 +129,18 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     return run_demo(settings, trades=args.trades, progress=_progress)
 
 
+def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
+    from ticklake import bench
+
+    if args.what == "producer":
+        from ticklake.provision import ensure_topics
+
+        ensure_topics(settings)
+        result = bench.bench_producer(settings, args.trades, args.trades_per_frame, _progress)
+    print(json.dumps({"benchmark": args.what, "machine": bench.machine(), **result}, indent=2))
+    return 0
+
+
 def cmd_flink_smoke(settings: Settings, args: argparse.Namespace) -> int:
     from jobs.flink_runner import run_flink_smoke
 
@@ -157,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="start the market clock this many minutes in the past")
     feed.add_argument("--speed", type=float, default=1.0, help="market minutes per wall-clock minute")
     feed.add_argument("--max-symbols", type=int, default=50, help="refuse subscriptions beyond this many")
+    feed.add_argument("--trades-per-frame", type=int, default=8, help="at most this many trades in one frame")
     faults = feed.add_argument_group("fault injection")
     faults.add_argument("--drop-every", type=float, help="close each connection after this many seconds")
     faults.add_argument("--stall-every", type=float, help="go silent every this many seconds ...")
@@ -198,6 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the whole pipeline end to end on the local feed")
     demo.add_argument("--trades", type=int, default=20_000)
     demo.set_defaults(func=cmd_demo)
+
+    bench = sub.add_parser("bench", help="run a benchmark and print its figures")
+    bench.add_argument("what", choices=["producer"])
+    bench.add_argument("--trades", type=int, default=1_000_000)
+    bench.add_argument("--trades-per-frame", type=int, default=50)
+    bench.set_defaults(func=cmd_bench)
 
     sub.add_parser("flink-smoke", help="run the PyFlink smoke job over the trades topic").set_defaults(func=cmd_flink_smoke)
     return parser

@@ -12,6 +12,7 @@ import json
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import (
@@ -47,6 +48,8 @@ class KafkaSettings(BaseModel):
     partitions: int = 6
     retention_ms: int = 7 * DAY_MS
     compression: str = "gzip"
+    # Producer client library: "kafka-python" or "confluent-kafka" (see docs/BENCHMARKS.md).
+    client: Literal["kafka-python", "confluent-kafka"] = "confluent-kafka"
     heap: str = "512m"
 
 
