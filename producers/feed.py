@@ -16,6 +16,7 @@ import random
 import signal
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import websockets
 
@@ -44,6 +45,8 @@ class FeedOptions:
     # faster than the wall clock (a demo shows half an hour of bars in seconds).
     history_minutes: float = 0.0
     speed: float = 1.0
+    # Replay: send the frames of this recording (one raw frame per line) instead of a synthetic market.
+    replay_file: Path | None = None
 
 
 @dataclass
@@ -121,7 +124,10 @@ class FeedServer:
                 if time.monotonic() - last_ping >= self.options.ping_every_s:
                     await socket.send('{"type":"ping"}')
                     last_ping = time.monotonic()
-                if subscribed and not self.exhausted:
+                if subscribed and self.options.replay_file is not None:
+                    await self._replay(socket)
+                    self.options.replay_file = None  # sent once; then pings only
+                elif subscribed and not self.exhausted:
                     await self._send_trades(socket, subscribed)
                 else:
                     await asyncio.sleep(0.05)
@@ -147,6 +153,18 @@ class FeedServer:
             # Bursty pacing: exponential gaps whose mean gives the configured rate.
             mean_gap = len(frame["data"]) / max(self.options.rate, 1e-9)
             await asyncio.sleep(self.rng.expovariate(1 / mean_gap) if mean_gap > 1e-4 else 0)
+
+    async def _replay(self, socket) -> None:
+        with open(self.options.replay_file, encoding="utf-8") as recording:
+            for line in recording:
+                frame = line.rstrip("\n")
+                await socket.send(frame)
+                with contextlib.suppress(ValueError, AttributeError, TypeError):
+                    parsed = json.loads(frame)
+                    if parsed.get("type") == "trade" and isinstance(parsed.get("data"), list):
+                        self.sent.extend(parsed["data"])
+                if self.options.rate < 1e9:
+                    await asyncio.sleep(1 / self.options.rate)
 
     async def _listen(self, socket, subscribed: list[str]) -> None:
         async for message in socket:

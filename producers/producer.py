@@ -32,7 +32,7 @@ log = logging.getLogger("ticklake.producer")
 @dataclass
 class ProducerOptions:
     max_symbols: int = 50
-    queue_frames: int = 10_000
+    queue_frames: int = 1_000
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     healthy_after_s: float = 30.0  # a connection this old resets the backoff
@@ -107,7 +107,7 @@ class Producer:
         while not self.stopping.is_set():
             connected_at = None
             try:
-                async with websockets.connect(self.url, max_size=None, open_timeout=10,
+                async with websockets.connect(self.url, max_size=None, open_timeout=10, close_timeout=1,
                                               ping_interval=20, ping_timeout=20) as socket:
                     connected_at = time.monotonic()
                     self.metrics.connected.set(1)

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import platform
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from ticklake.config import Settings
 from ticklake.demo import free_port
@@ -19,15 +23,33 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
 
 
+def write_recording(path: Path, symbols: list[str], trades: int, trades_per_frame: int) -> None:
+    """``trades`` synthetic trades as frames of the local feed, one per line."""
+    from producers.feed import FeedOptions, FeedServer
+
+    feed = FeedServer(FeedOptions(max_trades_per_frame=trades_per_frame))
+    written = 0
+    with open(path, "w") as out:
+        while written < trades:
+            frame = feed.trade_frame(symbols)
+            frame["data"] = frame["data"][: trades - written]
+            written += len(frame["data"])
+            out.write(json.dumps(frame, separators=(",", ":")) + "\n")
+
+
 def bench_producer(settings: Settings, trades: int, trades_per_frame: int,
                    progress: Callable[[str], None]) -> dict[str, float]:
-    """Feed (another process, as fast as it can) -> producer (this process) -> acknowledged Kafka writes."""
+    """Feed (another process, replaying pre-built frames as fast as it can, so it costs little
+    CPU) -> producer (this process) -> acknowledged Kafka writes."""
     from producers.producer import Producer
 
     port = free_port()
+    recording = Path(tempfile.mkdtemp(prefix="ticklake-bench-")) / "frames.ndjson"
+    progress(f"building {trades:,} trades in frames of up to {trades_per_frame} ...")
+    write_recording(recording, settings.producer.symbols, trades, trades_per_frame)
     feed = subprocess.Popen(
         [sys.executable, "-m", "ticklake.cli", "feed", "--host", "127.0.0.1", "--port", str(port), "--rate", "1e12",
-         "--max-trades", str(trades), "--trades-per-frame", str(trades_per_frame)],
+         "--replay", str(recording)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
@@ -40,6 +62,7 @@ def bench_producer(settings: Settings, trades: int, trades_per_frame: int,
     finally:
         feed.terminate()
         feed.wait(timeout=30)
+        shutil.rmtree(recording.parent, ignore_errors=True)
     return {
         "trades": stats.trades_produced,
         "delivery_errors": stats.delivery_errors,
@@ -47,4 +70,6 @@ def bench_producer(settings: Settings, trades: int, trades_per_frame: int,
         "trades_per_second": round(stats.trades_produced / seconds),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "compression": settings.kafka.compression,
+        "client": settings.kafka.client,
+        "trades_per_frame": trades_per_frame,
     }

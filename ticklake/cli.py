@@ -65,7 +65,7 @@ def cmd_feed(settings: Settings, args: argparse.Namespace) -> int:
     options = FeedOptions(
         rate=args.rate or settings.feed.trades_per_second, max_trades=args.max_trades, seed=settings.feed.seed,
         history_minutes=args.history_minutes, speed=args.speed, max_symbols=args.max_symbols,
-        max_trades_per_frame=args.trades_per_frame,
+        max_trades_per_frame=args.trades_per_frame, replay_file=args.replay,
         drop_every_s=args.drop_every, stall_every_s=args.stall_every, stall_for_s=args.stall_for,
         malformed_ratio=args.malformed_ratio, error_ratio=args.error_ratio,
     )
@@ -171,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     feed.add_argument("--speed", type=float, default=1.0, help="market minutes per wall-clock minute")
     feed.add_argument("--max-symbols", type=int, default=50, help="refuse subscriptions beyond this many")
     feed.add_argument("--trades-per-frame", type=int, default=8, help="at most this many trades in one frame")
+    feed.add_argument("--replay", type=Path, help="send the frames of this recording (as 'ticklake record' writes)")
     faults = feed.add_argument_group("fault injection")
     faults.add_argument("--drop-every", type=float, help="close each connection after this many seconds")
     faults.add_argument("--stall-every", type=float, help="go silent every this many seconds ...")
