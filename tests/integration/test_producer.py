@@ -168,3 +168,31 @@ def test_broker_restart_while_producing_loses_and_doubles_nothing(pipeline_setti
     assert len(feed.sent) == trades and stats.trades_sent == trades
     assert stats.trades_produced == trades and stats.delivery_errors == 0
     assert_topic_holds_exactly(settings, feed.sent)
+
+
+def test_record_then_replay_publishes_the_same_trades_and_dead_letters(pipeline_settings, tmp_path):
+    from producers.replay import replay
+
+    settings = pipeline_settings
+    recording = tmp_path / "frames.ndjson"
+    feed_options = FeedOptions(rate=3000, max_trades=1500, malformed_ratio=0.05, error_ratio=0.02, seed=21)
+
+    async def record():
+        port, ready, stop = free_port(), asyncio.Event(), asyncio.Event()
+        task = asyncio.create_task(serve(settings, host="127.0.0.1", port=port, options=feed_options,
+                                         ready=ready, stop=stop))
+        await ready.wait()
+        stats = await run_producer(settings, url=f"ws://127.0.0.1:{port}", max_trades=1500, idle_timeout=10,
+                                   record_to=recording)
+        stop.set()
+        return stats, await task
+
+    recorded, feed = asyncio.run(record())
+    assert recorded.trades_sent == len(feed.sent) == 1500
+    assert len(recording.read_text().splitlines()) == recorded.frames
+
+    stats = replay(settings, recording, show_progress=False)
+    assert stats.trades_produced == 1500 and stats.delivery_errors == 0
+    assert stats.dead_letters == feed.malformed_sent > 0
+    assert_topic_holds_exactly(settings, feed.sent)
+    assert len(dead_letters(settings)) == feed.malformed_sent
