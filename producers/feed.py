@@ -113,6 +113,7 @@ class FeedServer:
         listener = asyncio.create_task(self._listen(socket, subscribed))
         opened = time.monotonic()
         last_ping = last_stall = opened
+        replayed = False
         try:
             while not listener.done():
                 if self.options.drop_every_s and time.monotonic() - opened >= self.options.drop_every_s:
@@ -124,9 +125,12 @@ class FeedServer:
                 if time.monotonic() - last_ping >= self.options.ping_every_s:
                     await socket.send('{"type":"ping"}')
                     last_ping = time.monotonic()
-                if subscribed and self.options.replay_file is not None:
-                    await self._replay(socket)
-                    self.options.replay_file = None  # sent once; then pings only
+                if self.options.replay_file is not None:
+                    if subscribed and not replayed:
+                        await self._replay(socket)
+                        replayed = True  # sent once; then pings only
+                    else:
+                        await asyncio.sleep(0.05)
                 elif subscribed and not self.exhausted:
                     await self._send_trades(socket, subscribed)
                 else:

@@ -47,7 +47,7 @@ class KafkaSettings(BaseModel):
     dead_letter_topic: str = "trades.dead-letter"
     partitions: int = 6
     retention_ms: int = 7 * DAY_MS
-    compression: str = "gzip"
+    compression: str = "lz4"
     # Producer client library: "kafka-python" or "confluent-kafka" (see docs/BENCHMARKS.md).
     client: Literal["kafka-python", "confluent-kafka"] = "confluent-kafka"
     heap: str = "512m"
