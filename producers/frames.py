@@ -107,24 +107,25 @@ def parse_trade(element: object, received_time_ms: int, rules: FrameRules,
                 wire: FinnhubTrade | None = None) -> tuple[Trade | None, DeadLetter | None]:
     """One element of a trade frame as a ``Trade``, or the dead letter saying why not.
     ``wire`` is the element already validated, when the whole frame passed at once."""
-    def dead(reason: str, message: str) -> tuple[None, DeadLetter]:
-        try:
-            raw = json.dumps(element, separators=(",", ":"), allow_nan=True)
-        except (TypeError, ValueError, RecursionError):
-            raw = repr(element)
-        return None, DeadLetter(raw, reason, message, received_time_ms)
-
     if wire is None:
         try:
             wire = FinnhubTrade.model_validate(element)
         except ValidationError as error:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'trade'}: {e['msg']}" for e in error.errors())
-            return dead(INVALID_TRADE, problems[:500])
+            return None, _dead_letter(element, INVALID_TRADE, problems[:500], received_time_ms)
     if rules.max_clock_skew_ms is not None and abs(wire.time_ms - received_time_ms) > rules.max_clock_skew_ms:
-        return dead(IMPLAUSIBLE_TIME, f"trade time {wire.time_ms} is more than {rules.max_clock_skew_ms} ms "
-                                      f"from its receipt at {received_time_ms}")
+        message = f"trade time {wire.time_ms} is more than {rules.max_clock_skew_ms} ms from its receipt"
+        return None, _dead_letter(element, IMPLAUSIBLE_TIME, message, received_time_ms)
     return Trade.model_construct(  # every field comes from a validated FinnhubTrade
         symbol=wire.symbol, price=wire.price, volume=wire.volume, trade_time_ms=wire.time_ms,
         conditions=wire.conditions, exchange=exchange_of(wire.symbol, rules.default_exchange),
         received_time_ms=received_time_ms,
     ), None
+
+
+def _dead_letter(element: object, reason: str, message: str, received_time_ms: int) -> DeadLetter:
+    try:
+        raw = json.dumps(element, separators=(",", ":"), allow_nan=True)
+    except (TypeError, ValueError, RecursionError):
+        raw = repr(element)
+    return DeadLetter(raw, reason, message, received_time_ms)
