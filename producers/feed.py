@@ -3,7 +3,8 @@
 Speaks Finnhub's protocol (``subscribe``/``unsubscribe`` in, ``trade``/``ping``/``error``
 frames out). Prices are per-symbol random walks, rates are bursty, frames carry several
 trades, some trades are ``v = 0`` price updates. Every trade sent is recorded in
-``FeedServer.sent`` so tests can check that each one arrived exactly once.
+``FeedServer.sent`` so tests can check that each one arrived exactly once;
+``FeedOptions.sent_log`` also writes every frame sent, with its connection's number, as NDJSON.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import AsyncIterator
 
 import websockets
 
@@ -47,6 +49,7 @@ class FeedOptions:
     speed: float = 1.0
     # Replay: send the frames of this recording (one raw frame per line) instead of a synthetic market.
     replay_file: Path | None = None
+    sent_log: Path | None = None  # NDJSON, a line per frame sent: {"connection": n, "frame": "<text>"}
 
 
 @dataclass
@@ -66,11 +69,17 @@ class FeedServer:
     malformed_sent: int = 0
     errors_sent: int = 0
     connections: int = 0
+    url: str | None = None  # where it listens, once serving
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.options.seed)
         self.walks: dict[str, SymbolWalk] = {}
         self.clock_started_s: float | None = None  # the market opens with the first trade
+        self.log = open(self.options.sent_log, "a", buffering=1, encoding="utf-8") if self.options.sent_log else None
+
+    def close(self) -> None:
+        if self.log is not None:
+            self.log.close()
 
     def market_time_ms(self) -> int:
         """Market time: from ``history_minutes`` ago at ``speed``, never ahead of the wall clock."""
@@ -107,10 +116,16 @@ class FeedServer:
             data.append(trade)
         return {"type": "trade", "data": data}
 
+    async def send(self, socket, connection: int, frame: str) -> None:
+        await socket.send(frame)
+        if self.log is not None:
+            self.log.write(json.dumps({"connection": connection, "frame": frame}) + "\n")
+
     async def handle(self, socket) -> None:
         self.connections += 1
+        connection = self.connections
         subscribed: list[str] = []
-        listener = asyncio.create_task(self._listen(socket, subscribed))
+        listener = asyncio.create_task(self._listen(socket, connection, subscribed))
         opened = time.monotonic()
         last_ping = last_stall = opened
         replayed = False
@@ -123,16 +138,16 @@ class FeedServer:
                     await asyncio.sleep(self.options.stall_for_s)
                     last_stall = time.monotonic()
                 if time.monotonic() - last_ping >= self.options.ping_every_s:
-                    await socket.send('{"type":"ping"}')
+                    await self.send(socket, connection, '{"type":"ping"}')
                     last_ping = time.monotonic()
                 if self.options.replay_file is not None:
                     if subscribed and not replayed:
-                        await self._replay(socket)
+                        await self._replay(socket, connection)
                         replayed = True  # sent once; then pings only
                     else:
                         await asyncio.sleep(0.05)
                 elif subscribed and not self.exhausted:
-                    await self._send_trades(socket, subscribed)
+                    await self._send_trades(socket, connection, subscribed)
                 else:
                     await asyncio.sleep(0.05)
         except websockets.ConnectionClosed:
@@ -142,27 +157,27 @@ class FeedServer:
             with contextlib.suppress(asyncio.CancelledError, websockets.ConnectionClosed):
                 await listener
 
-    async def _send_trades(self, socket, symbols: list[str]) -> None:
+    async def _send_trades(self, socket, connection: int, symbols: list[str]) -> None:
         draw = self.rng.random()
         if draw < self.options.malformed_ratio:
-            await socket.send('{"type":"trade","data":[{"s":')
+            await self.send(socket, connection, '{"type":"trade","data":[{"s":')
             self.malformed_sent += 1
         elif draw < self.options.malformed_ratio + self.options.error_ratio:
-            await socket.send('{"type":"error","msg":"Injected error"}')
+            await self.send(socket, connection, '{"type":"error","msg":"Injected error"}')
             self.errors_sent += 1
         else:
             frame = self.trade_frame(symbols)
-            await socket.send(json.dumps(frame, separators=(",", ":")))
+            await self.send(socket, connection, json.dumps(frame, separators=(",", ":")))
             self.sent.extend(frame["data"])
             # Bursty pacing: exponential gaps whose mean gives the configured rate.
             mean_gap = len(frame["data"]) / max(self.options.rate, 1e-9)
             await asyncio.sleep(self.rng.expovariate(1 / mean_gap) if mean_gap > 1e-4 else 0)
 
-    async def _replay(self, socket) -> None:
+    async def _replay(self, socket, connection: int) -> None:
         with open(self.options.replay_file, encoding="utf-8") as recording:
             for line in recording:
                 frame = line.rstrip("\n")
-                await socket.send(frame)
+                await self.send(socket, connection, frame)
                 with contextlib.suppress(ValueError, AttributeError, TypeError):
                     parsed = json.loads(frame)
                     if parsed.get("type") == "trade" and isinstance(parsed.get("data"), list):
@@ -170,37 +185,50 @@ class FeedServer:
                 if self.options.rate < 1e9:
                     await asyncio.sleep(1 / self.options.rate)
 
-    async def _listen(self, socket, subscribed: list[str]) -> None:
+    async def _listen(self, socket, connection: int, subscribed: list[str]) -> None:
         async for message in socket:
             try:
                 request = json.loads(message)
                 kind, symbol = request["type"], request["symbol"]
             except (ValueError, KeyError, TypeError):
-                await socket.send(json.dumps({"type": "error", "msg": "Invalid message"}))
-                continue
-            if kind == "subscribe" and symbol not in subscribed:
+                kind = symbol = None
+            if not isinstance(symbol, str) or kind not in ("subscribe", "unsubscribe"):
+                await self.send(socket, connection, '{"type":"error","msg":"Invalid message"}')
+            elif kind == "subscribe" and symbol not in subscribed:
                 if len(subscribed) >= self.options.max_symbols:
-                    await socket.send(json.dumps({"type": "error", "msg": "Subscribing to too many symbols"}))
+                    await self.send(socket, connection, '{"type":"error","msg":"Subscribing to too many symbols"}')
                 else:
                     subscribed.append(symbol)
             elif kind == "unsubscribe" and symbol in subscribed:
                 subscribed.remove(symbol)
 
 
+@contextlib.asynccontextmanager
+async def running_feed(settings: Settings, *, host: str | None = None, port: int | None = None,
+                       options: FeedOptions | None = None) -> AsyncIterator[FeedServer]:
+    """The feed, serving while the block runs, at ``feed.url`` (port 0: a free port)."""
+    opts = options or FeedOptions(rate=settings.feed.trades_per_second, seed=settings.feed.seed)
+    feed = FeedServer(opts)
+    host = host or settings.feed.host
+    try:
+        async with websockets.serve(feed.handle, host, settings.feed.port if port is None else port,
+                                    max_size=None) as server:
+            feed.url = f"ws://{host}:{server.sockets[0].getsockname()[1]}"
+            log.info("feed on %s at %.0f trades/s%s", feed.url, opts.rate,
+                     f", {opts.max_trades} trades" if opts.max_trades else "")
+            yield feed
+    finally:
+        feed.close()
+
+
 async def serve(settings: Settings, *, host: str | None = None, port: int | None = None,
                 options: FeedOptions | None = None, ready: asyncio.Event | None = None,
                 stop: asyncio.Event | None = None) -> FeedServer:
     """Serve until ``stop`` is set (or SIGINT/SIGTERM when run as a program)."""
-    opts = options or FeedOptions(rate=settings.feed.trades_per_second, seed=settings.feed.seed)
-    feed = FeedServer(opts)
-    stop = stop or asyncio.Event()
-    host, port = host or settings.feed.host, port if port is not None else settings.feed.port
-    async with websockets.serve(feed.handle, host, port, max_size=None):
-        log.info("feed on ws://%s:%d at %.0f trades/s%s", host, port, opts.rate,
-                 f", {opts.max_trades} trades" if opts.max_trades else "")
+    async with running_feed(settings, host=host, port=port, options=options) as feed:
         if ready is not None:
             ready.set()
-        await stop.wait()
+        await (stop or asyncio.Event()).wait()
     return feed
 
 

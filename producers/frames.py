@@ -20,6 +20,8 @@ UNKNOWN_TYPE = "unknown_type"
 INVALID_TRADE = "invalid_trade"
 IMPLAUSIBLE_TIME = "implausible_time"
 
+MAX_TIME_MS = 2**63 - 1  # a Kafka, Spark and Cassandra long, replays included
+
 
 _TRADE_LIST = TypeAdapter(list[FinnhubTrade])
 
@@ -71,7 +73,7 @@ def parse_frame(raw: str | bytes, received_time_ms: int, rules: FrameRules = Fra
         return ParsedFrame("invalid", dead_letters=[DeadLetter(payload, reason, message, received_time_ms)])
 
     if len(raw) > rules.max_frame_bytes:
-        return rejected(OVERSIZED_FRAME, f"frame of {len(raw)} bytes exceeds {rules.max_frame_bytes}",
+        return rejected(OVERSIZED_FRAME, f"frame of length {len(raw)} exceeds the limit of {rules.max_frame_bytes}",
                         text[: rules.max_frame_bytes])
     try:
         frame = json.loads(text)
@@ -113,6 +115,11 @@ def parse_trade(element: object, received_time_ms: int, rules: FrameRules,
         except ValidationError as error:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'trade'}: {e['msg']}" for e in error.errors())
             return None, _dead_letter(element, INVALID_TRADE, problems[:500], received_time_ms)
+    if wire.conditions and not _utf8_encodable(wire.conditions):
+        return None, _dead_letter(element, INVALID_TRADE, "c: not encodable as UTF-8", received_time_ms)
+    if wire.time_ms > MAX_TIME_MS:
+        return None, _dead_letter(element, IMPLAUSIBLE_TIME, f"trade time {wire.time_ms} exceeds {MAX_TIME_MS}",
+                                  received_time_ms)
     if rules.max_clock_skew_ms is not None and abs(wire.time_ms - received_time_ms) > rules.max_clock_skew_ms:
         message = f"trade time {wire.time_ms} is more than {rules.max_clock_skew_ms} ms from its receipt"
         return None, _dead_letter(element, IMPLAUSIBLE_TIME, message, received_time_ms)
@@ -121,6 +128,15 @@ def parse_trade(element: object, received_time_ms: int, rules: FrameRules,
         conditions=wire.conditions, exchange=exchange_of(wire.symbol, rules.default_exchange),
         received_time_ms=received_time_ms,
     ), None
+
+
+def _utf8_encodable(texts: list[str]) -> bool:
+    """JSON escapes can make lone surrogates, which pydantic accepts in a str but UTF-8 cannot hold."""
+    try:
+        "".join(texts).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _dead_letter(element: object, reason: str, message: str, received_time_ms: int) -> DeadLetter:

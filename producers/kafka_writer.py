@@ -94,8 +94,10 @@ class KafkaWriter:
 class KafkaPythonWriter(KafkaWriter):
     def __init__(self, kafka: KafkaSettings, metrics: ProducerMetrics) -> None:
         from kafka import KafkaProducer
+        from kafka.errors import KafkaError
 
         super().__init__(kafka, metrics)
+        self._send_error = KafkaError
         self._producer = KafkaProducer(
             bootstrap_servers=kafka.bootstrap_servers, acks="all", enable_idempotence=True,
             retries=2**31 - 1, delivery_timeout_ms=DELIVERY_TIMEOUT_MS, max_in_flight_requests_per_connection=5,
@@ -104,7 +106,11 @@ class KafkaPythonWriter(KafkaWriter):
         )
 
     def _send(self, topic, key, value) -> None:
-        future = self._producer.send(topic, key=key, value=value)
+        try:
+            future = self._producer.send(topic, key=key, value=value)
+        except self._send_error as error:  # no metadata or buffer space within max_block_ms
+            self._failed(topic, value, error)
+            return
         sent = time.monotonic()
         future.add_callback(lambda _metadata: self._acked(topic, time.monotonic() - sent))
         future.add_errback(lambda error: self._failed(topic, value, error))
@@ -117,9 +123,10 @@ class KafkaPythonWriter(KafkaWriter):
 
 class ConfluentWriter(KafkaWriter):
     def __init__(self, kafka: KafkaSettings, metrics: ProducerMetrics) -> None:
-        from confluent_kafka import Producer
+        from confluent_kafka import KafkaException, Producer
 
         super().__init__(kafka, metrics)
+        self._send_error = KafkaException
         self._producer = Producer({
             "bootstrap.servers": kafka.bootstrap_servers, "acks": "all", "enable.idempotence": True,
             "delivery.timeout.ms": DELIVERY_TIMEOUT_MS, "compression.type": kafka.compression,
@@ -141,6 +148,9 @@ class ConfluentWriter(KafkaWriter):
                 break
             except BufferError:  # local queue full: wait for deliveries (backpressure)
                 self._producer.poll(0.05)
+            except self._send_error as error:
+                self._failed(topic, value, error)
+                return
         self._unpolled += 1
         if self._unpolled >= 1000:
             self._producer.poll(0)  # serve delivery callbacks

@@ -42,7 +42,7 @@ class ProducerOptions:
 
 
 def redact(url: str) -> str:
-    return re.sub(r"(token=)[^&]+", r"\1***", url)
+    return re.sub(r"(token=)[^&\s]+", r"\1***", url)
 
 
 def backoff_delay(attempt: int, options: ProducerOptions, rng: random.Random) -> float:
@@ -56,7 +56,7 @@ class Producer:
 
     def __init__(self, settings: Settings, url: str | None = None, *, max_trades: int | None = None,
                  idle_timeout: float | None = None, options: ProducerOptions | None = None,
-                 record_to: Path | None = None) -> None:
+                 record_to: Path | None = None, replay: bool = False) -> None:
         self.settings = settings
         self.url = url or settings.producer_url()
         self.symbols = list(settings.producer.symbols)
@@ -69,37 +69,45 @@ class Producer:
         self.max_trades = max_trades
         self.idle_timeout = idle_timeout
         self.record_to = record_to
+        self.rules = frame_rules(settings, replay=replay, max_frame_bytes=self.options.max_frame_bytes)
         self.metrics = ProducerMetrics()
         self.stopping = asyncio.Event()
-        self.last_frame_at = time.monotonic()
         self._rng = random.Random()
 
     def _sink(self) -> FrameSink:
         if self.record_to is not None:
             return RecordingSink(self.record_to, self.metrics)
-        rules = frame_rules(self.settings, replay=False, max_frame_bytes=self.options.max_frame_bytes)
-        return KafkaFrameSink(self.settings, self.metrics, rules)
+        return KafkaFrameSink(self.settings, self.metrics, self.rules)
 
     async def run(self) -> ProducerStats:
         self.metrics.serve(self.settings.producer.metrics_port)
         sink = self._sink()
         self.stats = sink.stats
+        self.last_frame_at = time.monotonic()
         queue: asyncio.Queue = asyncio.Queue(maxsize=self.options.queue_frames)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.stopping.set)
         log.info("connecting to %s for %d symbols", redact(self.url), len(self.symbols))
-        consumer = asyncio.create_task(self._drain(queue, sink))
+        reader = asyncio.create_task(self._read_with_reconnects(queue))
+        writer = asyncio.create_task(self._drain(queue, sink))
         try:
-            await self._read_with_reconnects(queue)
+            # The writer ends early only by failing; reading on would then just fill the queue.
+            await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+            if not writer.done():
+                await queue.put(None)
+            await asyncio.wait({writer})
         finally:
-            await queue.put(None)
-            await consumer
-            await asyncio.to_thread(sink.close)  # everything received is delivered or counted
+            await asyncio.to_thread(sink.close)  # everything handed to the sink is delivered or counted
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                     loop.remove_signal_handler(sig)
+        for task in (reader, writer):
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()
         return self.stats
 
     async def _read_with_reconnects(self, queue: asyncio.Queue) -> None:
@@ -112,14 +120,14 @@ class Producer:
                     connected_at = time.monotonic()
                     self.metrics.connected.set(1)
                     await self._subscribe(socket)
-                    await self._read(socket, queue)
+                    await self._read(socket, queue, connected_at)
             except (OSError, ConnectionClosed, InvalidHandshake, asyncio.TimeoutError) as error:
-                log.warning("connection to %s lost: %s", redact(self.url), error)
+                log.warning("connection to %s lost: %s", redact(self.url), redact(str(error)))
             except InvalidURI as error:
-                raise UserError(f"invalid feed URL {redact(self.url)}: {error}") from None
+                raise UserError(f"invalid feed URL: {redact(str(error))}") from None
             finally:
                 self.metrics.connected.set(0)
-            if self.stopping.is_set():
+            if self._stop_if_idle():
                 return
             if connected_at is not None and time.monotonic() - connected_at >= self.options.healthy_after_s:
                 attempt = 0
@@ -136,41 +144,45 @@ class Producer:
             await socket.send(json.dumps({"type": "subscribe", "symbol": symbol}))
             await asyncio.sleep(self.options.subscribe_spacing_s)
 
-    async def _read(self, socket, queue: asyncio.Queue) -> None:
+    async def _read(self, socket, queue: asyncio.Queue, connected_at: float) -> None:
+        """Frames into the queue until stopped; a silence raises ``TimeoutError`` (reconnect)."""
         stop = asyncio.create_task(self.stopping.wait())
         try:
             while not self.stopping.is_set():
                 receive = asyncio.create_task(socket.recv())
-                done, _ = await asyncio.wait({receive, stop}, timeout=self._read_timeout(),
+                done, _ = await asyncio.wait({receive, stop}, timeout=self._read_timeout(connected_at),
                                              return_when=asyncio.FIRST_COMPLETED)
-                if receive not in done:
-                    receive.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
-                        await receive
-                    if self.stopping.is_set():
-                        return
-                    if self._idle_for() >= (self.idle_timeout or float("inf")):
-                        log.info("no frames for %.0f s: stopping", self.idle_timeout)
-                        self.stopping.set()
-                        return
-                    if self._idle_for() >= self.options.silence_timeout_s:
-                        raise asyncio.TimeoutError(f"no frame for {self.options.silence_timeout_s:.0f} s")
+                if receive in done:
+                    raw = receive.result()
+                    self.last_frame_at = time.monotonic()
+                    await queue.put((raw, int(time.time() * 1000)))
+                    self.metrics.queue_depth.set(queue.qsize())
                     continue
-                raw = receive.result()
-                self.last_frame_at = time.monotonic()
-                await queue.put((raw, int(time.time() * 1000)))
-                self.metrics.queue_depth.set(queue.qsize())
+                receive.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                    await receive
+                if self._stop_if_idle():
+                    return
+                silent = time.monotonic() - max(self.last_frame_at, connected_at)
+                if silent >= self.options.silence_timeout_s:
+                    raise asyncio.TimeoutError(f"no frame for {silent:.1f} s")
         finally:
             stop.cancel()
 
-    def _idle_for(self) -> float:
-        return time.monotonic() - self.last_frame_at
+    def _stop_if_idle(self) -> bool:
+        """No frame for ``idle_timeout``, connected or not: the feed is done."""
+        if self.idle_timeout and time.monotonic() - self.last_frame_at >= self.idle_timeout:
+            log.info("no frames for %.1f s: stopping", self.idle_timeout)
+            self.stopping.set()
+        return self.stopping.is_set()
 
-    def _read_timeout(self) -> float:
-        limits = [self.options.silence_timeout_s]
+    def _read_timeout(self, connected_at: float) -> float:
+        """Until the silence watchdog (counted from this connection's start) or the idle limit."""
+        now = time.monotonic()
+        limits = [self.options.silence_timeout_s - (now - max(self.last_frame_at, connected_at))]
         if self.idle_timeout:
-            limits.append(self.idle_timeout)
-        return max(0.05, min(limits) - self._idle_for())
+            limits.append(self.idle_timeout - (now - self.last_frame_at))
+        return max(0.05, min(limits))
 
     async def _drain(self, queue: asyncio.Queue, sink: FrameSink) -> None:
         while (item := await queue.get()) is not None:
@@ -183,9 +195,11 @@ class Producer:
 
 async def run_producer(settings: Settings, *, url: str | None = None, max_trades: int | None = None,
                        idle_timeout: float | None = None, options: ProducerOptions | None = None,
-                       record_to: Path | None = None) -> ProducerStats:
+                       record_to: Path | None = None, replay: bool = False) -> ProducerStats:
+    """Produce until SIGINT/SIGTERM, ``max_trades`` trades, or ``idle_timeout`` seconds without a frame.
+    ``replay`` turns the clock-skew check off, for a feed serving a recording."""
     producer = Producer(settings, url, max_trades=max_trades, idle_timeout=idle_timeout, options=options,
-                        record_to=record_to)
+                        record_to=record_to, replay=replay)
     return await producer.run()
 
 

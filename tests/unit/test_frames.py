@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 
 from producers import frames
 from producers.frames import FrameRules, parse_frame
+from producers.kafka_writer import trade_value
+from schemas.models import Trade
 
 NOW = 1_700_000_000_000
 RULES = FrameRules(default_exchange="US", max_frame_bytes=10_000, max_clock_skew_ms=60_000)
@@ -73,6 +75,8 @@ def test_bad_frames_become_one_dead_letter(raw, reason):
     (good(t="yesterday"), frames.INVALID_TRADE),
     ({"s": "AAPL", "p": 1.0, "v": 1}, frames.INVALID_TRADE),
     ("AAPL", frames.INVALID_TRADE),
+    (good(c=["1", "\udc00"]), frames.INVALID_TRADE),  # a lone surrogate: no UTF-8 for Kafka
+    (good(s="A\ud800"), frames.INVALID_TRADE),
     (good(t=NOW - 3_600_000), frames.IMPLAUSIBLE_TIME),
     (good(t=NOW + 3_600_000), frames.IMPLAUSIBLE_TIME),
 ])
@@ -90,28 +94,67 @@ def test_non_finite_numbers_are_refused():
     assert not parsed.trades and [d.reason for d in parsed.dead_letters] == [frames.INVALID_TRADE] * 2
 
 
-def test_replays_keep_their_own_times():
+def test_replays_keep_their_own_times_but_not_times_beyond_a_long():
     replay_rules = FrameRules(max_clock_skew_ms=None)
     old = good(t=1_500_000_000_000)
     assert parse_frame(trade_frame(old), NOW, replay_rules).trades[0].trade_time_ms == 1_500_000_000_000
+    (letter,) = parse_frame(trade_frame(good(t=2**63)), NOW, replay_rules).dead_letters
+    assert letter.reason == frames.IMPLAUSIBLE_TIME
 
 
+def test_bytes_frames_and_their_dead_letters():
+    assert parse_frame(trade_frame(good()).encode(), NOW, RULES).trades[0].symbol == "AAPL"
+    (letter,) = parse_frame(b"\xff\xfe{", NOW, RULES).dead_letters
+    assert letter.reason == frames.NOT_JSON and json.loads(letter.to_json())["raw"] == "\ufffd\ufffd{"
+
+
+def test_exchange_is_the_prefix_before_the_colon():
+    assert frames.exchange_of("BINANCE:BTCUSDT", "US") == "BINANCE"
+    assert frames.exchange_of("AAPL", "US") == "US"
+    assert frames.exchange_of(":X", "US") == "US"
+
+
+# Text includes lone surrogates: JSON escapes can produce them, and UTF-8 cannot hold them.
+texts = st.text(max_size=10) | st.text(st.characters(categories=["Cs", "Ll"]), max_size=3)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=10),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | texts,
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4),
     max_leaves=20,
 )
-trade_like = st.fixed_dictionaries(
-    {}, optional={"s": st.text(max_size=8) | st.integers(), "p": json_values, "t": st.integers() | json_values,
-                  "v": json_values, "c": json_values},
+valid_trade = st.fixed_dictionaries(
+    {"s": st.sampled_from(["AAPL", "BINANCE:BTCUSDT"]), "p": st.floats(min_value=0.01, max_value=1e6),
+     "t": st.integers(NOW - 60_000, NOW + 60_000), "v": st.sampled_from([0, 1, 2.5])},
+    optional={"c": st.lists(texts, max_size=3)},
 )
 
 
+@st.composite
+def trade_like(draw) -> dict:
+    """A valid trade, or one with a field removed or replaced by anything."""
+    trade = draw(valid_trade)
+    key = draw(st.sampled_from([None, *trade]))
+    if key is not None and draw(st.booleans()):
+        del trade[key]
+    elif key is not None:
+        trade[key] = draw(json_values | texts | st.integers())
+    return trade
+
+
+def assert_writable(parsed: frames.ParsedFrame) -> None:
+    """What the producer writes to Kafka serialises: keys and values as UTF-8."""
+    for trade in parsed.trades:
+        trade.symbol.encode()
+        assert Trade.model_validate_json(trade_value(trade)) == trade
+    for letter in parsed.dead_letters:
+        json.loads(letter.to_json())
+
+
 @settings(max_examples=400, deadline=None)
-@given(elements=st.lists(trade_like | json_values, max_size=6))
-def test_every_trade_element_is_a_trade_or_a_dead_letter(elements):
+@given(elements=st.lists(trade_like() | json_values, max_size=6), replay=st.booleans())
+def test_every_trade_element_is_a_trade_or_a_dead_letter(elements, replay):
     raw = json.dumps({"type": "trade", "data": elements})
-    parsed = parse_frame(raw, NOW, RULES)
+    parsed = parse_frame(raw, NOW, FrameRules(max_frame_bytes=10_000, max_clock_skew_ms=None) if replay else RULES)
+    assert_writable(parsed)
     if len(raw) <= RULES.max_frame_bytes:
         assert len(parsed.trades) + len(parsed.dead_letters) == len(elements)
 
@@ -120,32 +163,6 @@ def test_every_trade_element_is_a_trade_or_a_dead_letter(elements):
 @given(raw=st.text(max_size=200) | st.binary(max_size=200) | json_values.map(json.dumps))
 def test_any_frame_parses_without_raising(raw):
     parsed = parse_frame(raw, NOW, RULES)
+    assert_writable(parsed)
     assert parsed.kind in {"trade", "ping", "error", "invalid"}
     assert parsed.kind != "invalid" or len(parsed.dead_letters) == 1
-
-
-def test_more_symbols_than_one_connection_takes_are_refused_at_start(settings):
-    from producers.producer import Producer, ProducerOptions
-    from ticklake.errors import UserError
-
-    many = settings.model_copy(update={"producer": settings.producer.model_copy(
-        update={"symbols": [f"S{i}" for i in range(51)]})})
-    with pytest.raises(UserError, match="51 symbols.*at most 50"):
-        Producer(many, "ws://127.0.0.1:1", options=ProducerOptions(max_symbols=50))
-
-
-def test_token_is_redacted_from_urls_in_messages():
-    from producers.producer import redact
-
-    assert redact("wss://ws.finnhub.io?token=abc123&x=1") == "wss://ws.finnhub.io?token=***&x=1"
-
-
-def test_backoff_grows_is_capped_and_jittered():
-    import random
-
-    from producers.producer import ProducerOptions, backoff_delay
-
-    options, rng = ProducerOptions(backoff_initial_s=0.5, backoff_max_s=30), random.Random(1)
-    delays = [backoff_delay(attempt, options, rng) for attempt in range(12)]
-    assert 0.25 <= delays[0] <= 0.5 and all(d <= 30 for d in delays) and delays[-1] >= 15
-    assert len({round(backoff_delay(3, options, rng), 6) for _ in range(20)}) > 1
