@@ -22,8 +22,11 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         f"{catalog}.type": "jdbc",
         f"{catalog}.uri": ice.jdbc_uri,
         f"{catalog}.warehouse": ice.warehouse_uri,
-        # pyiceberg's SqlCatalog writes the V0 layout of the catalog tables; keep to it.
+        # pyiceberg's SqlCatalog creates the catalog tables (V0 layout; ticklake up provisions
+        # them). Iceberg's own initialisation of those tables leaves a read open on SQLite,
+        # which then blocks every other writer of the catalog file: skip it.
         f"{catalog}.jdbc.schema-version": "V0",
+        f"{catalog}.jdbc.init-catalog-tables": "false",
         # SQLite has one writer at a time: one catalog connection per JVM, and commits from
         # other processes (pyiceberg) wait for the lock instead of failing.
         f"{catalog}.clients": "1",

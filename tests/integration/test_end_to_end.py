@@ -73,3 +73,53 @@ def test_trades_from_the_feed_become_exact_bars_in_cassandra_and_iceberg(pipelin
     raw_iceberg = lake.catalog(settings).load_table(
         f"{settings.iceberg.namespace}.{settings.iceberg.trades_table}").scan().to_arrow().num_rows
     assert raw_cassandra == raw_iceberg == TRADES
+
+
+def produce_trades(settings, times_ms: list[int], seed: int) -> None:
+    import random
+
+    from kafka import KafkaProducer
+
+    from schemas.models import Trade
+
+    rng = random.Random(seed)
+    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    for time_ms in times_ms:
+        symbol = rng.choice(["AAPL", "MSFT"])
+        trade = Trade(symbol=symbol, price=round(rng.uniform(100, 101), 2), volume=rng.choice([0.0, 1.0, 3.0]),
+                      trade_time_ms=time_ms, exchange="US", received_time_ms=time_ms)
+        producer.send(settings.kafka.trades_topic, key=symbol.encode(), value=trade.model_dump_json().encode())
+    producer.flush()
+    producer.close()
+
+
+def cassandra_bars(settings, symbols, start, end) -> dict:
+    return {(row.symbol, epoch_ms(row.window_start)): row._asdict()
+            for symbol in symbols for row in query.bars(settings, symbol, start, end)}
+
+
+def test_late_trades_are_kept_raw_and_the_rebuild_job_repairs_their_bars(pipeline_settings):
+    settings = pipeline_settings
+    now_ms = int(datetime.now(timezone.utc).timestamp() * 1000)
+    produce_trades(settings, [now_ms - i * 7 for i in range(200)], seed=1)
+    spark_submit(settings, "jobs/ohlcv_stream.py", "--available-now")
+    late_ms = now_ms - 10 * 60_000  # far behind the 30 s watermark the first run left in the checkpoint
+    produce_trades(settings, [late_ms + i * 11 for i in range(60)], seed=2)
+    spark_submit(settings, "jobs/ohlcv_stream.py", "--available-now")
+
+    trades, _ = reference.read_topic(settings.kafka.bootstrap_servers, settings.kafka.trades_topic)
+    expected = reference.bars(trades)
+    start = datetime.fromtimestamp(late_ms / 1000, timezone.utc) - timedelta(minutes=2)
+    end = datetime.fromtimestamp(now_ms / 1000, timezone.utc) + timedelta(minutes=2)
+    raw = sum(len(query.trades(settings, s, start, end)) for s in ("AAPL", "MSFT"))
+    assert raw == 260  # late trades are stored raw
+    late_keys = {key for key in expected if key[1] <= late_ms + 60 * 11}
+    assert not late_keys & set(cassandra_bars(settings, ("AAPL", "MSFT"), start, end))  # but not in bars
+
+    spark_submit(settings, "jobs/rebuild_bars.py", "--start", start.isoformat(), "--end", end.isoformat())
+
+    repaired = cassandra_bars(settings, ("AAPL", "MSFT"), start, end)
+    assert set(repaired) == set(expected)
+    for key, bar in expected.items():
+        for field in ("open", "high", "low", "close", "trade_count"):
+            assert repaired[key][field] == bar[field], (key, field)
