@@ -76,7 +76,8 @@ def cmd_feed(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
     from producers.producer import run_producer_sync
 
-    stats = run_producer_sync(settings, url=args.url, max_trades=args.max_trades, idle_timeout=args.idle_timeout)
+    stats = run_producer_sync(settings, url=args.url, max_trades=args.max_trades, idle_timeout=args.idle_timeout,
+                              replay=args.replay)
     _progress(f"producer stopped: {stats}")
     return 0
 
@@ -184,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     produce.add_argument("--url", default=None, help="feed URL (default: producer.url setting; token from FINNHUB_TOKEN)")
     produce.add_argument("--max-trades", type=int, default=None, help="stop after producing this many trades")
     produce.add_argument("--idle-timeout", type=float, default=None, help="stop after this many seconds without trades")
+    produce.add_argument("--replay", action="store_true",
+                         help="the feed serves a recording: keep its trade times (no clock-skew check)")
     produce.set_defaults(func=cmd_produce)
 
     record = sub.add_parser("record", help="write every raw frame of a Finnhub WebSocket to a file (NDJSON)")
