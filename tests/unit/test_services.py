@@ -1,21 +1,41 @@
-"""Service management logic that needs no JVM: config rendering, pid files, ports."""
+"""Service management logic that needs no JVM: config rendering, pid files, ports, stopping."""
 from __future__ import annotations
 
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
+from ticklake import services as svc
 from ticklake.services.cassandra import CassandraService
-from ticklake.services.jvm import ServiceError
 from ticklake.services.kafka import KafkaService
-from ticklake.services.process import pid_alive, port_in_use, runs_main_class
+from ticklake.services.jvm import LAUNCH_MARK
+from ticklake.services.process import ServiceError, java_binary, pid_alive, port_in_use, runs_main_class, tail, \
+    terminate_groups
 
 
 @pytest.fixture
 def local_settings(settings, tmp_path):
     return settings.model_copy(update={"state_dir": tmp_path / "state", "cache_dir": tmp_path / "cache"})
+
+
+def fake_jars(settings, name: str) -> None:
+    jars = settings.jars_dir / name
+    jars.mkdir(parents=True)
+    (jars / f"{name}.jar").touch()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def dead_pid() -> int:
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(finished.stdout)
 
 
 def test_kafka_config_uses_configured_ports_and_data_dir(local_settings):
@@ -24,6 +44,8 @@ def test_kafka_config_uses_configured_ports_and_data_dir(local_settings):
     assert f"listeners=PLAINTEXT://127.0.0.1:{local_settings.kafka.port}," in config
     assert f"1@127.0.0.1:{local_settings.kafka.controller_port}" in config
     assert f"log.dirs={service.data_dir}" in config
+    assert f"num.partitions={local_settings.kafka.partitions}" in config
+    assert "auto.create.topics.enable=false" in config
     assert "{" not in config
 
 
@@ -31,25 +53,37 @@ def test_cassandra_config_uses_configured_ports_and_data_dir(local_settings):
     service = CassandraService(local_settings)
     config = service.render_config()
     assert f"native_transport_port: {local_settings.cassandra.port}" in config
+    assert f"storage_port: {local_settings.cassandra.storage_port}" in config
     assert f"commitlog_directory: {service.data_dir}/commitlog" in config
     assert "{" not in config.replace("{}", "")
 
 
-def test_cassandra_gets_java17_module_flags_and_explicit_heap(local_settings):
-    args = CassandraService(local_settings).jvm_args()
-    assert "--add-opens" in " ".join(args) and f"-Xmx{local_settings.cassandra.heap}" in args
+def test_jvm_args_carry_heap_logging_and_java17_module_flags(local_settings):
+    kafka = KafkaService(local_settings).jvm_args()
+    assert f"-Xmx{local_settings.kafka.heap}" in kafka
+    assert any(arg.startswith("-Dlog4j.configuration=file:") for arg in kafka)
+    cassandra = CassandraService(local_settings).jvm_args()
+    assert f"-Xmx{local_settings.cassandra.heap}" in cassandra
+    assert "--add-opens" in cassandra and "java.base/java.lang=ALL-UNNAMED" in cassandra
+    assert all(arg.strip() == arg and arg for arg in cassandra)  # one token per argument
 
 
 def test_missing_jars_say_how_to_fetch_them(local_settings):
     with pytest.raises(ServiceError, match="fetch-jars"):
-        KafkaService(local_settings).classpath()
+        KafkaService(local_settings).check_can_start()
+
+
+def test_missing_java_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(ServiceError, match="Java was not found"):
+        java_binary()
 
 
 def test_dead_or_foreign_pid_is_not_ours(local_settings):
     service = KafkaService(local_settings)
     service.home.mkdir(parents=True)
-    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    service.pid_file.write_text(finished.stdout.strip())
+    service.pid_file.write_text(str(dead_pid()))
     assert service.running_pid() is None  # dead process
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
@@ -62,15 +96,66 @@ def test_dead_or_foreign_pid_is_not_ours(local_settings):
         sleeper.wait()
 
 
-def test_port_taken_by_another_process_is_a_clear_error(local_settings, tmp_path):
+def test_status_of_nothing_started_and_of_a_stale_pid_file(local_settings):
+    kafka = KafkaService(local_settings)
+    kafka.home.mkdir(parents=True)
+    kafka.pid_file.write_text(str(dead_pid()))
+    statuses = {s.name: s for s in svc.status(local_settings)}
+    assert set(statuses) == {"kafka", "cassandra"}
+    assert not any(s.running or s.pid for s in statuses.values())
+    assert statuses["kafka"].ports == {"port": local_settings.kafka.port,
+                                       "controller_port": local_settings.kafka.controller_port}
+    assert statuses["cassandra"].log_file == local_settings.services_dir / "cassandra" / "logs" / "cassandra.out"
+
+
+def test_port_taken_by_another_process_is_a_clear_error(local_settings):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
         assert port_in_use(port)
         taken = local_settings.model_copy(update={"kafka": local_settings.kafka.model_copy(update={"port": port})})
-        jars = taken.jars_dir / "kafka"
-        jars.mkdir(parents=True)
-        (jars / "kafka.jar").touch()
-        with pytest.raises(ServiceError, match=f"port {port}.*TICKLAKE_KAFKA__PORT"):
-            KafkaService(taken).start()
+        fake_jars(taken, "kafka")
+        with pytest.raises(ServiceError, match=f"port {port}.*TICKLAKE_KAFKA__PORT.*BOOTSTRAP_SERVERS"):
+            KafkaService(taken).check_can_start()
+    assert not port_in_use(port)
+
+
+def test_up_checks_every_service_before_launching_any(local_settings):
+    """A Cassandra port conflict must not leave a freshly launched Kafka behind."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        taken = local_settings.model_copy(update={
+            "kafka": local_settings.kafka.model_copy(update={"port": free_port(), "controller_port": free_port()}),
+            "cassandra": local_settings.cassandra.model_copy(update={"port": free_port(), "storage_port": port}),
+        })
+        fake_jars(taken, "kafka")
+        fake_jars(taken, "cassandra")
+        with pytest.raises(ServiceError, match="TICKLAKE_CASSANDRA__STORAGE_PORT"):
+            svc.up(taken)
+    assert not KafkaService(taken).pid_file.exists()
+
+
+def test_terminate_ends_a_process_group_and_kills_what_ignores_sigterm():
+    polite = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    stubborn = subprocess.Popen(
+        [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                               "print('ready', flush=True); time.sleep(60)"],
+        start_new_session=True, stdout=subprocess.PIPE, text=True,
+    )
+    assert stubborn.stdout.readline().strip() == "ready"
+    started = time.monotonic()
+    terminate_groups([polite.pid, stubborn.pid], timeout=1.0)
+    assert polite.wait(timeout=5) == -15 and stubborn.wait(timeout=5) == -9
+    assert time.monotonic() - started < 10
+
+
+def test_failure_report_quotes_only_the_last_run_of_the_log(tmp_path):
+    log = tmp_path / "kafka.out"
+    log.write_text(f"{LAUNCH_MARK} kafka\nold trouble\n{LAUNCH_MARK} kafka\n" + "".join(f"line {i}\n" for i in range(30)))
+    assert tail(log, after=LAUNCH_MARK).splitlines() == [f"line {i}" for i in range(10, 30)]
+    assert tail(log, lines=3, after=LAUNCH_MARK).splitlines() == ["line 27", "line 28", "line 29"]
+    assert "old trouble" not in tail(log, lines=100, after=LAUNCH_MARK)
+    assert tail(tmp_path / "missing.out").startswith("(no log at")

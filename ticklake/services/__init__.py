@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ticklake.config import Settings
 from ticklake.services.cassandra import CassandraService
-from ticklake.services.jvm import JvmService, Progress, ServiceStatus
+from ticklake.services.jvm import JvmService, Progress, ServiceStatus, stop_all
 from ticklake.services.kafka import KafkaService
 from ticklake.services.process import ServiceError
 
@@ -23,16 +23,23 @@ def _quiet(message: str) -> None:
 
 
 def up(settings: Settings, progress: Progress = _quiet) -> list[ServiceStatus]:
-    """Start whatever is not running (all JVMs first, then wait for each) and return the statuses."""
+    """Start whatever is not running and wait until everything answers. Idempotent.
+
+    Every check runs before the first launch, and all JVMs are launched before waiting for
+    any, so a cold start takes as long as the slowest service.
+    """
     services = _services(settings)
-    launched = []
+    stopped = [service for service in services if service.running_pid() is None]
+    for service in stopped:
+        service.check_can_start()
+    launched = {service.name: service.launch(progress) for service in stopped}
     for service in services:
-        started = service.start()
-        progress(f"{service.name}: {'starting' if started else 'already running'}")
-        launched.append(started)
+        started = launched.get(service.name)
+        progress(f"{service.name}: starting (pid {started.pid})" if started
+                 else f"{service.name}: already running (pid {service.running_pid()})")
     statuses = []
-    for service, started in zip(services, launched):
-        seconds = service.wait_ready(started, progress)
+    for service in services:
+        seconds = service.wait_ready(launched.get(service.name), progress)
         if seconds is not None:
             progress(f"{service.name}: ready after {seconds:.1f} s")
         st = service.status()
@@ -46,8 +53,10 @@ def status(settings: Settings) -> list[ServiceStatus]:
 
 
 def down(settings: Settings, wipe: bool = False, progress: Progress = _quiet) -> None:
-    for service in reversed(_services(settings)):
-        service.stop(progress)
-        if wipe:
+    """Stop both services (data kept); ``wipe`` also deletes their state folders."""
+    services = _services(settings)
+    stop_all(services, progress)
+    if wipe:
+        for service in services:
             service.wipe()
-            progress(f"{service.name}: data deleted")
+            progress(f"{service.name}: deleted {service.home}")

@@ -7,42 +7,42 @@ from ticklake.services.jvm import INFRA, JvmService
 class CassandraService(JvmService):
     name = "cassandra"
     main_class = "org.apache.cassandra.service.CassandraDaemon"
-    ready_timeout = 240.0
+    config_name = "cassandra.yaml"
 
     def ports(self) -> dict[str, int]:
         c = self.settings.cassandra
         return {"port": c.port, "storage_port": c.storage_port}
 
-    @property
-    def config_file(self):
-        return self.home / "cassandra.yaml"
-
-    def render_config(self) -> str:
+    def config_values(self) -> dict[str, object]:
         c = self.settings.cassandra
-        template = (INFRA / "cassandra" / "cassandra.yaml").read_text()
-        return template.format(port=c.port, storage_port=c.storage_port, data_dir=self.data_dir)
+        return {"port": c.port, "storage_port": c.storage_port, "data_dir": self.data_dir}
+
+    def heap(self) -> str:
+        return self.settings.cassandra.heap
 
     def prepare(self) -> None:
-        self.config_file.write_text(self.render_config())
+        super().prepare()
+        (self.home / "triggers").mkdir(exist_ok=True)
 
     def module_flags(self) -> list[str]:
+        """The Java 17 flags of Cassandra's own conf/jvm17-server.options, kept in infra/cassandra/."""
         lines = (INFRA / "cassandra" / "jvm17-server.options").read_text().splitlines()
         return [part for line in lines if line and not line.startswith("#") for part in line.split()]
 
-    def jvm_args(self) -> list[str]:
-        heap = self.settings.cassandra.heap
+    def service_jvm_args(self) -> list[str]:
         jamm = sorted(self.jars.glob("jamm-*.jar"))
         return [
-            f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=300",
-            "-Xss512k", "-XX:+PerfDisableSharedMem", "-XX:+ExitOnOutOfMemoryError",
-            "-Djava.net.preferIPv4Stack=true",
+            "-XX:MaxGCPauseMillis=300", "-Xss512k", "-XX:+PerfDisableSharedMem",
             "-Dcassandra-foreground=yes",
             f"-Dcassandra.config={self.config_file.as_uri()}",
             f"-Dcassandra.storagedir={self.data_dir}",
             f"-Dcassandra.logdir={self.log_dir}",
+            f"-Dcassandra.triggers_dir={self.home / 'triggers'}",
             f"-Dlogback.configurationFile={(INFRA / 'cassandra' / 'logback.xml').as_uri()}",
+            # One node, no peers: skip the waits meant for gossip in a real cluster.
             "-Dcassandra.skip_wait_for_gossip_to_settle=0",
             "-Dcassandra.ring_delay_ms=1000",
+            "-Dcassandra.shutdown_announce_in_ms=0",
             *(f"-javaagent:{path}" for path in jamm[:1]),
             *self.module_flags(),
         ]
@@ -50,7 +50,10 @@ class CassandraService(JvmService):
     def answers(self) -> bool:
         from ticklake.provision import cassandra_cluster
 
-        cluster = cassandra_cluster(self.settings, connect_timeout=3, control_connection_timeout=3)
+        # Probe the local node, whatever contact points the settings name.
+        c = self.settings.cassandra
+        local = self.settings.model_copy(update={"cassandra": c.model_copy(update={"contact_points": ["127.0.0.1"]})})
+        cluster = cassandra_cluster(local, connect_timeout=3, control_connection_timeout=3)
         try:
             session = cluster.connect()
             session.execute("SELECT release_version FROM system.local", timeout=5)

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ticklake.config import PROJECT_ROOT, Settings
@@ -18,10 +17,13 @@ from ticklake.services.process import (
     read_pid,
     runs_main_class,
     tail,
+    terminate_groups,
 )
 
 Progress = Callable[[str], None]
 INFRA = PROJECT_ROOT / "infra"
+STOP_TIMEOUT = 30.0
+LAUNCH_MARK = "--- ticklake: launching"  # starts each run's part of the stdout log
 
 
 @dataclass
@@ -32,20 +34,26 @@ class ServiceStatus:
     ports: dict[str, int]
     log_file: Path
     data_dir: Path
-    started_seconds: float | None = None
+    started_seconds: float | None = None  # how long the start took, if this call started it
 
 
 @dataclass
 class StartedProcess:
     pid: int
-    started_at: float = field(default_factory=time.monotonic)
+    started_at: float  # time.monotonic() when the launch began, storage formatting included
 
 
 class JvmService:
-    """Subclasses say how to configure, launch and probe one service."""
+    """One service: subclasses say how to configure, launch and probe it.
+
+    Its home ``services_dir/<name>/`` holds the rendered ``config_name`` (from the template of
+    the same name in ``infra/<name>/``), the pid file, ``data/`` and ``logs/`` (the JVM's
+    stdout and stderr go to ``logs/<name>.out``).
+    """
 
     name: str
     main_class: str
+    config_name: str
     ready_timeout: float = 180.0
 
     def __init__(self, settings: Settings) -> None:
@@ -55,32 +63,55 @@ class JvmService:
         self.log_dir = self.home / "logs"
         self.log_file = self.log_dir / f"{self.name}.out"
         self.pid_file = self.home / f"{self.name}.pid"
+        self.config_file = self.home / self.config_name
         self.jars = settings.jars_dir / self.name
 
     # --- what a service defines -------------------------------------------------------
     def ports(self) -> dict[str, int]:
+        """Role -> port; each role is also the setting's name (``TICKLAKE_<SERVICE>__<ROLE>``).
+        Clients connect to role ``port``."""
         raise NotImplementedError
 
-    def prepare(self) -> None:
-        """Write configuration and initialise storage before a start."""
-
-    def jvm_args(self) -> list[str]:
+    def config_values(self) -> dict[str, object]:
         raise NotImplementedError
+
+    def heap(self) -> str:
+        raise NotImplementedError
+
+    def service_jvm_args(self) -> list[str]:
+        return []
 
     def program_args(self) -> list[str]:
         return []
 
     def answers(self) -> bool:
-        """True once the service serves clients."""
+        """True once the service serves clients on loopback."""
         raise NotImplementedError
 
+    def prepare(self) -> None:
+        """Write the configuration (and initialise storage) before a start."""
+        self.config_file.write_text(self.render_config())
+
     # --- shared behaviour -------------------------------------------------------------
+    def render_config(self) -> str:
+        template = (INFRA / self.name / self.config_name).read_text()
+        return template.format(**self.config_values())
+
+    def jvm_args(self) -> list[str]:
+        heap = self.heap()
+        return [
+            f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-XX:+ExitOnOutOfMemoryError",
+            "-Djava.net.preferIPv4Stack=true", "-Djava.awt.headless=true",
+            *self.service_jvm_args(),
+        ]
+
     def classpath(self) -> str:
         if not self.jars.is_dir() or not any(self.jars.glob("*.jar")):
             raise ServiceError(f"no {self.name} jars in {self.jars}: run infra/fetch-jars.sh (or make bootstrap)")
         return f"{self.jars}/*"
 
     def running_pid(self) -> int | None:
+        """The recorded pid if it still runs our main class (a dead or reused pid is not ours)."""
         pid = read_pid(self.pid_file)
         return pid if pid is not None and runs_main_class(pid, self.main_class) else None
 
@@ -88,64 +119,80 @@ class JvmService:
         pid = self.running_pid()
         return ServiceStatus(self.name, pid is not None, pid, self.ports(), self.log_file, self.data_dir)
 
-    def start(self) -> StartedProcess | None:
-        """Launch the JVM unless ours already runs. None if it was running."""
-        if self.running_pid() is not None:
-            return None
-        self.pid_file.unlink(missing_ok=True)  # stale: its process is gone or is not ours
+    def check_can_start(self) -> None:
+        """Fail before any JVM is launched if Java, the jars or a free port is missing."""
+        java_binary()
+        self.classpath()
         for role, port in self.ports().items():
             if port_in_use(port):
                 raise ServiceError(
                     f"{self.name}: port {port} ({role}) is taken by another process. Stop it "
                     f"(ss -ltnp 'sport = :{port}' shows which) or choose another port with "
-                    f"TICKLAKE_{self.name.upper()}__{role.upper()}"
+                    f"TICKLAKE_{self.name.upper()}__{role.upper()}{self.port_hint(role)}"
                 )
+
+    def port_hint(self, role: str) -> str:
+        """What else to change along with the port of ``role``, if anything."""
+        return ""
+
+    def launch(self, progress: Progress) -> StartedProcess:
+        """Start the JVM detached (its own session, so it outlives this command) and record its pid."""
+        began = time.monotonic()
+        stale = read_pid(self.pid_file)
+        if stale is not None:
+            progress(f"{self.name}: pid file names {stale}, which is gone or not ours; starting afresh")
+            self.pid_file.unlink()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.prepare()
         command = [java_binary(), *self.jvm_args(), "-cp", self.classpath(), self.main_class, *self.program_args()]
         with open(self.log_file, "ab") as log:
+            log.write(f"{LAUNCH_MARK} {self.name} at {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+            log.flush()
             process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 cwd=self.home, start_new_session=True,
             )
         self.pid_file.write_text(str(process.pid))
-        return StartedProcess(process.pid)
+        return StartedProcess(process.pid, began)
 
     def wait_ready(self, started: StartedProcess | None, progress: Progress) -> float | None:
-        """Block until the service answers; seconds since its start, None if it was running."""
-        deadline = time.monotonic() + self.ready_timeout
-        last_note = 0.0
-        while not self.answers():
+        """Block until the service answers; seconds since its start, None if it was running before."""
+        begun = started.started_at if started else time.monotonic()
+        last_note = time.monotonic()
+        # Knocking on the client port first spares the client libraries' retries and their log noise.
+        while not (port_in_use(self.ports()["port"]) and self.answers()):
             pid = started.pid if started else self.running_pid()
+            waited = time.monotonic() - begun
             if pid is None or not pid_alive(pid):
-                raise ServiceError(f"{self.name} exited during start; log {self.log_file}:\n{tail(self.log_file)}")
-            if time.monotonic() > deadline:
-                raise ServiceError(f"{self.name} did not answer within {self.ready_timeout:.0f} s; "
-                                   f"log {self.log_file}:\n{tail(self.log_file)}")
+                raise self._start_failed("exited during start")
+            if waited > self.ready_timeout:
+                raise self._start_failed(f"did not answer within {self.ready_timeout:.0f} s "
+                                         f"(pid {pid} left running: 'ticklake down' stops it)")
             if time.monotonic() - last_note > 15:
-                progress(f"waiting for {self.name} ...")
+                progress(f"waiting for {self.name} ({waited:.0f} s so far, log {self.log_file}) ...")
                 last_note = time.monotonic()
-            time.sleep(1)
-        return time.monotonic() - started.started_at if started else None
+            time.sleep(0.5)
+        return time.monotonic() - begun if started else None
 
-    def stop(self, progress: Progress, timeout: float = 60.0) -> None:
-        pid = self.running_pid()
-        if pid is not None:
-            progress(f"stopping {self.name} (pid {pid}) ...")
-            _signal_and_wait(pid, timeout)
-        self.pid_file.unlink(missing_ok=True)
+    def _start_failed(self, what: str) -> ServiceError:
+        return ServiceError(f"{self.name} {what}; log {self.log_file}:\n{tail(self.log_file, after=LAUNCH_MARK)}")
+
+    def stop(self, progress: Progress, timeout: float = STOP_TIMEOUT) -> None:
+        stop_all([self], progress, timeout)
 
     def wipe(self) -> None:
         shutil.rmtree(self.home, ignore_errors=True)
 
 
-def _signal_and_wait(pid: int, timeout: float) -> None:
-    import os
-
-    os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    if pid_alive(pid):
-        os.killpg(pid, signal.SIGKILL)
+def stop_all(services: list[JvmService], progress: Progress, timeout: float = STOP_TIMEOUT) -> None:
+    """Stop the services together (SIGTERM, then SIGKILL after ``timeout``) and drop their pid files."""
+    pids = []
+    for service in services:
+        pid = service.running_pid()
+        if pid is not None:
+            progress(f"stopping {service.name} (pid {pid}) ...")
+            pids.append(pid)
+    terminate_groups(pids, timeout)
+    for service in services:
+        service.pid_file.unlink(missing_ok=True)

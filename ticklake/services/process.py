@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
+import time
 from pathlib import Path
 
 
@@ -18,14 +20,20 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return not _is_zombie(pid)
+    return not _exited_unreaped(pid)
 
 
-def _is_zombie(pid: int) -> bool:
+def _exited_unreaped(pid: int) -> bool:
+    """A process that has died but is not yet reaped (a JVM started by this very Python process).
+
+    Its main thread turns zombie first; only when its other threads are gone too are its
+    sockets closed, so until then it still counts as alive.
+    """
     try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
-    except OSError:
-        return False
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+        return state == "Z" and len(os.listdir(f"/proc/{pid}/task")) <= 1
+    except FileNotFoundError:
+        return True  # reaped meanwhile
 
 
 def runs_main_class(pid: int, main_class: str) -> bool:
@@ -50,21 +58,16 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def rss_bytes(pid: int) -> int | None:
+def tail(path: Path, lines: int = 20, after: str | None = None) -> str:
+    """The last ``lines`` lines of a log, none from before the last line that starts with ``after``."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
-def tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        text = path.read_text(errors="replace").splitlines()
     except OSError:
         return f"(no log at {path})"
+    if after is not None:
+        starts = [i for i, line in enumerate(text) if line.startswith(after)]
+        text = text[starts[-1]:] if starts else text
+    return "\n".join(text[-lines:]) if text else "(log is empty)"
 
 
 def java_binary() -> str:
@@ -77,3 +80,29 @@ def java_binary() -> str:
         raise ServiceError("Java was not found: install a JDK 17 (e.g. apt-get install openjdk-17-jdk-headless) "
                            "or set JAVA_HOME")
     return found
+
+
+def terminate_groups(pids: list[int], timeout: float) -> None:
+    """SIGTERM each process group (the JVMs lead their own sessions), SIGKILL what outlives ``timeout``,
+    and return once all are gone, so their ports are free again."""
+    _signal_groups(pids, signal.SIGTERM)
+    if not _wait_dead(pids, timeout):
+        _signal_groups(pids, signal.SIGKILL)
+        _wait_dead(pids, 10.0)
+
+
+def _signal_groups(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            pass  # already gone
+
+
+def _wait_dead(pids: list[int], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while any(pid_alive(pid) for pid in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
