@@ -32,6 +32,7 @@ def isolated_settings(base: Settings, tmp_path) -> Settings:
             }),
             "iceberg": i.model_copy(update={
                 "trades_table": f"{i.trades_table}_{tag}", "bars_table": f"{i.bars_table}_{tag}",
+                "quarantine_table": f"{i.quarantine_table}_{tag}",
             }),
             "spark": base.spark.model_copy(update={"checkpoint_root": tmp_path / "checkpoints"}),
         }
@@ -48,10 +49,12 @@ def services(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-def pipeline_settings(services: Settings, tmp_path) -> Settings:
-    """Running services plus a freshly provisioned, private set of topics and tables."""
-    from ticklake.provision import provision
+def pipeline_settings(services: Settings, tmp_path):
+    """Running services plus a freshly provisioned, private set of topics and tables,
+    deleted again afterwards so the shared services do not fill up."""
+    from ticklake.provision import drop_named, provision
 
     isolated = isolated_settings(services, tmp_path)
     provision(isolated)
-    return isolated
+    yield isolated
+    drop_named(isolated)

@@ -40,7 +40,8 @@ def config_file() -> Path:
 
 
 class KafkaSettings(BaseModel):
-    bootstrap_servers: str = "127.0.0.1:9092"
+    # Empty: the local broker, 127.0.0.1:<port>.
+    bootstrap_servers: str = ""
     port: int = 9092
     controller_port: int = 9093
     trades_topic: str = "trades"
@@ -147,6 +148,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _derive_paths(self) -> Settings:
+        if not self.kafka.bootstrap_servers:
+            self.kafka.bootstrap_servers = f"127.0.0.1:{self.kafka.port}"
         self.state_dir = self.state_dir.expanduser().resolve()
         self.cache_dir = self.cache_dir.expanduser().resolve()
         lake = self.state_dir / "lake"

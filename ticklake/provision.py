@@ -80,6 +80,30 @@ def wipe_pipeline_state(settings: Settings) -> None:
     settings.iceberg.catalog_db.unlink(missing_ok=True)
 
 
+def drop_named(settings: Settings) -> None:
+    """Delete the topics and tables these settings name (tests clean up their private ones)."""
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers, client_id="ticklake-provision")
+    try:
+        existing = set(admin.list_topics())
+        named = [t for t in (settings.kafka.trades_topic, settings.kafka.dead_letter_topic) if t in existing]
+        if named:
+            admin.delete_topics(named)
+    finally:
+        admin.close()
+    session = cassandra_session(settings)
+    try:
+        for table in (settings.cassandra.trades_table, settings.cassandra.bars_table):
+            session.execute(f"DROP TABLE IF EXISTS {settings.cassandra.keyspace}.{table}", timeout=60)
+    finally:
+        session.cluster.shutdown()
+    catalog = lake.catalog(settings)
+    for identifier in lake.table_specs(settings):
+        if catalog.table_exists(identifier):
+            catalog.purge_table(identifier)
+
+
 def provision(settings: Settings) -> None:
     ensure_topics(settings)
     ensure_cassandra_schema(settings)
