@@ -82,12 +82,18 @@ class FeedServer:
             self.log.close()
 
     def market_time_ms(self) -> int:
-        """Market time: from ``history_minutes`` ago at ``speed``, never ahead of the wall clock."""
+        """Market time: from ``history_minutes`` ago at ``speed``, never ahead of the wall clock.
+        With a trade budget the history is spread over the budget instead, so it ends at about
+        now however fast the trades are taken."""
         now = time.time()
         if self.clock_started_s is None:
             self.clock_started_s = now
-        elapsed = now - self.clock_started_s
-        market = self.clock_started_s - self.options.history_minutes * 60 + elapsed * self.options.speed
+        history_s = self.options.history_minutes * 60
+        if history_s and self.options.max_trades:
+            market = self.clock_started_s - history_s + history_s * len(self.sent) / self.options.max_trades
+            market += now - self.clock_started_s
+        else:
+            market = self.clock_started_s - history_s + (now - self.clock_started_s) * self.options.speed
         return int(min(market, now) * 1000)
 
     @property
