@@ -6,7 +6,7 @@ OHLCV bar, ``QuarantinedRecord`` a record the streaming job refused.  Spark, Ice
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
@@ -101,7 +101,3 @@ class QuarantinedRecord(BaseModel):
     raw: str | None = None
     reason: str
     quarantined_at: datetime
-
-
-def utc_from_ms(epoch_ms: int) -> datetime:
-    return datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)
