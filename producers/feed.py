@@ -50,6 +50,8 @@ class FeedOptions:
     # Replay: send the frames of this recording (one raw frame per line) instead of a synthetic market.
     replay_file: Path | None = None
     sent_log: Path | None = None  # NDJSON, a line per frame sent: {"connection": n, "frame": "<text>"}
+    # Keep every trade sent in FeedServer.sent, for tests; a long-running feed only counts.
+    keep_sent: bool = True
 
 
 @dataclass
@@ -66,6 +68,8 @@ class SymbolWalk:
 class FeedServer:
     options: FeedOptions
     sent: list[dict] = field(default_factory=list)  # every trade element handed to a socket, in order
+    frames_sent: int = 0
+    trades_sent: int = 0  # synthetic trades handed to a socket
     malformed_sent: int = 0
     errors_sent: int = 0
     connections: int = 0
@@ -90,7 +94,7 @@ class FeedServer:
             self.clock_started_s = now
         history_s = self.options.history_minutes * 60
         if history_s and self.options.max_trades:
-            market = self.clock_started_s - history_s + history_s * len(self.sent) / self.options.max_trades
+            market = self.clock_started_s - history_s + history_s * self.trades_sent / self.options.max_trades
             market += now - self.clock_started_s
         else:
             market = self.clock_started_s - history_s + (now - self.clock_started_s) * self.options.speed
@@ -98,7 +102,7 @@ class FeedServer:
 
     @property
     def exhausted(self) -> bool:
-        return self.options.max_trades is not None and len(self.sent) >= self.options.max_trades
+        return self.options.max_trades is not None and self.trades_sent >= self.options.max_trades
 
     def walk(self, symbol: str) -> SymbolWalk:
         if symbol not in self.walks:
@@ -109,7 +113,7 @@ class FeedServer:
         """One frame of 1 to ``max_trades_per_frame`` trades of subscribed symbols, within the budget."""
         count = self.rng.randint(1, self.options.max_trades_per_frame)
         if self.options.max_trades is not None:
-            count = min(count, self.options.max_trades - len(self.sent))
+            count = min(count, self.options.max_trades - self.trades_sent)
         now_ms = self.market_time_ms()
         data = []
         for _ in range(count):
@@ -124,6 +128,7 @@ class FeedServer:
 
     async def send(self, socket, connection: int, frame: str) -> None:
         await socket.send(frame)
+        self.frames_sent += 1
         if self.log is not None:
             self.log.write(json.dumps({"connection": connection, "frame": frame}) + "\n")
 
@@ -174,7 +179,9 @@ class FeedServer:
         else:
             frame = self.trade_frame(symbols)
             await self.send(socket, connection, json.dumps(frame, separators=(",", ":")))
-            self.sent.extend(frame["data"])
+            self.trades_sent += len(frame["data"])
+            if self.options.keep_sent:
+                self.sent.extend(frame["data"])
             # Bursty pacing: exponential gaps whose mean gives the configured rate.
             mean_gap = len(frame["data"]) / max(self.options.rate, 1e-9)
             await asyncio.sleep(self.rng.expovariate(1 / mean_gap) if mean_gap > 1e-4 else 0)
@@ -184,10 +191,11 @@ class FeedServer:
             for line in recording:
                 frame = line.rstrip("\n")
                 await self.send(socket, connection, frame)
-                with contextlib.suppress(ValueError, AttributeError, TypeError):
-                    parsed = json.loads(frame)
-                    if parsed.get("type") == "trade" and isinstance(parsed.get("data"), list):
-                        self.sent.extend(parsed["data"])
+                if self.options.keep_sent:
+                    with contextlib.suppress(ValueError, AttributeError, TypeError):
+                        parsed = json.loads(frame)
+                        if parsed.get("type") == "trade" and isinstance(parsed.get("data"), list):
+                            self.sent.extend(parsed["data"])
                 if self.options.rate < 1e9:
                     await asyncio.sleep(1 / self.options.rate)
 
@@ -247,6 +255,6 @@ def run_feed(settings: Settings, **kwargs) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         feed = await serve(settings, stop=stop, **kwargs)
-        log.info("feed stopped after %d trades on %d connections", len(feed.sent), feed.connections)
+        log.info("feed stopped after %d frames on %d connections", feed.frames_sent, feed.connections)
 
     asyncio.run(main())

@@ -1,15 +1,23 @@
 """Parse one Finnhub WebSocket frame into valid trades and dead letters. Pure: no I/O.
 
-Every trade element of a frame ends up either as a ``Trade`` or as a ``DeadLetter`` with a
-reason, so counts always reconcile; nothing here raises on any input.
+Every trade element of a frame ends up either as a ``ValidTrade`` or as a ``DeadLetter`` with
+a reason, so counts always reconcile; nothing here raises on any input.
+
+This is the producer's hot path. A well-formed trade frame is validated in one pass by
+pydantic-core straight from its JSON text; anything else takes the careful path, which
+sorts a frame out element by element.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Literal
 
+import typing_extensions
 from pydantic import TypeAdapter, ValidationError
 
+from schemas.derive import wire_dict
 from schemas.models import FinnhubTrade, Trade
 
 # Reasons a dead letter can carry.
@@ -23,7 +31,40 @@ IMPLAUSIBLE_TIME = "implausible_time"
 MAX_TIME_MS = 2**63 - 1  # a Kafka, Spark and Cassandra long, replays included
 
 
-_TRADE_LIST = TypeAdapter(list[FinnhubTrade])
+_TRADE_FRAME = TypeAdapter(
+    typing_extensions.TypedDict("TradeFrame", {"type": Literal["trade"], "data": list[wire_dict(FinnhubTrade)]}))
+
+
+@lru_cache(maxsize=4096)
+def _json_text(text: str) -> str:
+    return json.dumps(text)
+
+
+@lru_cache(maxsize=4096)
+def _json_texts(texts: tuple[str, ...] | None) -> str:
+    return "null" if texts is None else json.dumps(list(texts), separators=(",", ":"))
+
+
+class ValidTrade:
+    """A validated, enriched trade with the fields of ``schemas.models.Trade``, the Kafka value.
+
+    A plain object rather than a ``Trade``: building a pydantic model per trade cost more
+    than everything else the producer does with it. ``to_json`` writes ``Trade``'s JSON
+    (tests/unit/test_frames.py holds the two together).
+    """
+
+    __slots__ = tuple(Trade.model_fields)
+
+    def __init__(self, symbol: str, price: float, volume: float, trade_time_ms: int, conditions: list[str] | None,
+                 exchange: str, received_time_ms: int) -> None:
+        self.symbol, self.price, self.volume, self.trade_time_ms = symbol, price, volume, trade_time_ms
+        self.conditions, self.exchange, self.received_time_ms = conditions, exchange, received_time_ms
+
+    def to_json(self) -> bytes:
+        conditions = _json_texts(None if self.conditions is None else tuple(self.conditions))
+        return (f'{{"symbol":{_json_text(self.symbol)},"price":{self.price!r},"volume":{self.volume!r},'
+                f'"trade_time_ms":{self.trade_time_ms},"conditions":{conditions},'
+                f'"exchange":{_json_text(self.exchange)},"received_time_ms":{self.received_time_ms}}}').encode()
 
 
 @dataclass(frozen=True)
@@ -44,7 +85,7 @@ class DeadLetter:
 @dataclass
 class ParsedFrame:
     kind: str  # "trade", "ping", "error" or "invalid"
-    trades: list[Trade] = field(default_factory=list)
+    trades: list[ValidTrade] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     error_message: str | None = None
 
@@ -57,6 +98,7 @@ class FrameRules:
     max_clock_skew_ms: int | None = 24 * 3600 * 1000
 
 
+@lru_cache(maxsize=4096)
 def exchange_of(symbol: str, default: str) -> str:
     prefix, sep, _ = symbol.partition(":")
     return prefix if sep and prefix else default
@@ -76,6 +118,13 @@ def parse_frame(raw: str | bytes, received_time_ms: int, rules: FrameRules = Fra
         return rejected(OVERSIZED_FRAME, f"frame of length {len(raw)} exceeds the limit of {rules.max_frame_bytes}",
                         text[: rules.max_frame_bytes])
     try:
+        wires = _TRADE_FRAME.validate_json(raw)["data"]
+    except ValidationError:
+        wires = None  # not a frame of valid trades: sorted out element by element below
+    trades = None if wires is None else _enriched(wires, received_time_ms, rules)
+    if trades is not None:
+        return ParsedFrame("trade", trades=trades)
+    try:
         frame = json.loads(text)
     except (ValueError, RecursionError) as error:
         return rejected(NOT_JSON, f"not JSON: {error}")
@@ -92,12 +141,8 @@ def parse_frame(raw: str | bytes, received_time_ms: int, rules: FrameRules = Fra
     if not isinstance(data, list):
         return rejected(BAD_FRAME_SHAPE, "a trade frame has a 'data' list")
     parsed = ParsedFrame("trade")
-    try:
-        checked = [(element, wire) for element, wire in zip(data, _TRADE_LIST.validate_python(data))]
-    except ValidationError:  # some element is bad: sort them out one by one
-        checked = [(element, None) for element in data]
-    for element, wire in checked:
-        trade, dead = parse_trade(element, received_time_ms, rules, wire)
+    for element in data:
+        trade, dead = parse_trade(element, received_time_ms, rules)
         if trade is not None:
             parsed.trades.append(trade)
         else:
@@ -105,29 +150,46 @@ def parse_frame(raw: str | bytes, received_time_ms: int, rules: FrameRules = Fra
     return parsed
 
 
-def parse_trade(element: object, received_time_ms: int, rules: FrameRules,
-                wire: FinnhubTrade | None = None) -> tuple[Trade | None, DeadLetter | None]:
-    """One element of a trade frame as a ``Trade``, or the dead letter saying why not.
-    ``wire`` is the element already validated, when the whole frame passed at once."""
-    if wire is None:
-        try:
-            wire = FinnhubTrade.model_validate(element)
-        except ValidationError as error:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'trade'}: {e['msg']}" for e in error.errors())
-            return None, _dead_letter(element, INVALID_TRADE, problems[:500], received_time_ms)
+def _enriched(wires: list[dict], received_time_ms: int, rules: FrameRules) -> list[ValidTrade] | None:
+    """The trades of a frame that validated as a whole, or None when a time is out of bounds
+    (the element-by-element path then says which). Strings that came out of JSON text are
+    valid UTF-8, so times are all that is left to check."""
+    if wires:
+        times = [wire["t"] for wire in wires]
+        earliest, latest = min(times), max(times)
+        skew = rules.max_clock_skew_ms
+        if latest > MAX_TIME_MS or (
+                skew is not None and (latest - received_time_ms > skew or received_time_ms - earliest > skew)):
+            return None
+    default = rules.default_exchange
+    return [ValidTrade(wire["s"], wire["p"], wire["v"], wire["t"], wire.get("c"), exchange_of(wire["s"], default),
+                       received_time_ms) for wire in wires]
+
+
+def parse_trade(element: object, received_time_ms: int,
+                rules: FrameRules) -> tuple[ValidTrade | None, DeadLetter | None]:
+    """One element of a trade frame as a ``ValidTrade``, or the dead letter saying why not."""
+    try:
+        wire = FinnhubTrade.model_validate(element)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'trade'}: {e['msg']}" for e in error.errors())
+        return None, _dead_letter(element, INVALID_TRADE, problems[:500], received_time_ms)
+    problem = _problem(wire, received_time_ms, rules)
+    if problem is not None:
+        return None, _dead_letter(element, *problem, received_time_ms)
+    return ValidTrade(wire.symbol, wire.price, wire.volume, wire.time_ms, wire.conditions,
+                      exchange_of(wire.symbol, rules.default_exchange), received_time_ms), None
+
+
+def _problem(wire: FinnhubTrade, received_time_ms: int, rules: FrameRules) -> tuple[str, str] | None:
+    """What is wrong with a trade that passed the model, as (reason, message), if anything."""
     if wire.conditions and not _utf8_encodable(wire.conditions):
-        return None, _dead_letter(element, INVALID_TRADE, "c: not encodable as UTF-8", received_time_ms)
+        return INVALID_TRADE, "c: not encodable as UTF-8"
     if wire.time_ms > MAX_TIME_MS:
-        return None, _dead_letter(element, IMPLAUSIBLE_TIME, f"trade time {wire.time_ms} exceeds {MAX_TIME_MS}",
-                                  received_time_ms)
+        return IMPLAUSIBLE_TIME, f"trade time {wire.time_ms} exceeds {MAX_TIME_MS}"
     if rules.max_clock_skew_ms is not None and abs(wire.time_ms - received_time_ms) > rules.max_clock_skew_ms:
-        message = f"trade time {wire.time_ms} is more than {rules.max_clock_skew_ms} ms from its receipt"
-        return None, _dead_letter(element, IMPLAUSIBLE_TIME, message, received_time_ms)
-    return Trade.model_construct(  # every field comes from a validated FinnhubTrade
-        symbol=wire.symbol, price=wire.price, volume=wire.volume, trade_time_ms=wire.time_ms,
-        conditions=wire.conditions, exchange=exchange_of(wire.symbol, rules.default_exchange),
-        received_time_ms=received_time_ms,
-    ), None
+        return IMPLAUSIBLE_TIME, f"trade time {wire.time_ms} is more than {rules.max_clock_skew_ms} ms from its receipt"
+    return None
 
 
 def _utf8_encodable(texts: list[str]) -> bool:

@@ -12,9 +12,8 @@ import threading
 import time
 from dataclasses import dataclass
 
-from producers.frames import DeadLetter
+from producers.frames import DeadLetter, ValidTrade
 from producers.metrics import ProducerMetrics
-from schemas.models import Trade
 from ticklake.config import KafkaSettings
 
 log = logging.getLogger("ticklake.producer")
@@ -27,10 +26,6 @@ class DeliveryCounts:
     trades_acked: int = 0
     dead_letters_acked: int = 0
     failed: int = 0
-
-
-def trade_value(trade: Trade) -> bytes:
-    return trade.model_dump_json().encode()
 
 
 class KafkaWriter:
@@ -51,8 +46,9 @@ class KafkaWriter:
         self._published = DeliveryCounts()
         self._lock = threading.Lock()
 
-    def send_trade(self, trade: Trade) -> None:
-        self._send(self.topic, trade.symbol.encode(), trade_value(trade))
+    def send_trades(self, trades: list[ValidTrade]) -> None:
+        for trade in trades:
+            self._send(self.topic, trade.symbol.encode(), trade.to_json())
 
     def send_dead_letter(self, letter: DeadLetter) -> None:
         self._send(self.dead_letter_topic, None, letter.to_json())
@@ -135,6 +131,27 @@ class ConfluentWriter(KafkaWriter):
         })
         self._unpolled = 0
 
+    # librdkafka serves delivery reports in the thread that calls poll() or flush(): the
+    # producing thread, or close() after it. So the trade path, the hot one, counts without the lock.
+    def send_trades(self, trades: list[ValidTrade]) -> None:
+        produce, topic, delivered = self._producer.produce, self.topic, self._trade_delivered
+        for trade in trades:
+            value = trade.to_json()
+            try:
+                produce(topic, value, trade.symbol.encode(), on_delivery=delivered)
+            except (BufferError, self._send_error):  # the careful path waits for room or counts the failure
+                self._send(topic, trade.symbol.encode(), value)
+        self._served_reports_after(len(trades))
+
+    def _trade_delivered(self, error, message) -> None:
+        if error is not None:
+            self._failed(message.topic(), message.value() or b"", error)
+            return
+        counts = self.counts
+        counts.trades_acked += 1
+        if not counts.trades_acked % self.LATENCY_SAMPLE:
+            self.metrics.produce_latency.observe(message.latency())
+
     def _delivered(self, error, message) -> None:
         if error is not None:
             self._failed(message.topic(), message.value() or b"", error)
@@ -151,7 +168,10 @@ class ConfluentWriter(KafkaWriter):
             except self._send_error as error:
                 self._failed(topic, value, error)
                 return
-        self._unpolled += 1
+        self._served_reports_after(1)
+
+    def _served_reports_after(self, sent: int) -> None:
+        self._unpolled += sent
         if self._unpolled >= 1000:
             self._producer.poll(0)  # serve delivery callbacks
             self._unpolled = 0

@@ -145,29 +145,41 @@ class Producer:
             await asyncio.sleep(self.options.subscribe_spacing_s)
 
     async def _read(self, socket, queue: asyncio.Queue, connected_at: float) -> None:
-        """Frames into the queue until stopped; a silence raises ``TimeoutError`` (reconnect)."""
-        stop = asyncio.create_task(self.stopping.wait())
+        """Frames into the queue until stopped; a silence raises ``TimeoutError`` (reconnect).
+
+        Only the wait for a frame is ever cut short (websockets loses nothing when ``recv`` is
+        cancelled), never the hand-over of a received frame to the queue.
+        """
+        loop = asyncio.get_running_loop()
+        waiting: list[asyncio.Timeout] = []  # the deadline of the recv in progress, if any
+
+        async def cut_short_when_stopping() -> None:
+            await self.stopping.wait()
+            for deadline in waiting:
+                deadline.reschedule(loop.time())
+
+        watcher = asyncio.create_task(cut_short_when_stopping())
         try:
             while not self.stopping.is_set():
-                receive = asyncio.create_task(socket.recv())
-                done, _ = await asyncio.wait({receive, stop}, timeout=self._read_timeout(connected_at),
-                                             return_when=asyncio.FIRST_COMPLETED)
-                if receive in done:
-                    raw = receive.result()
-                    self.last_frame_at = time.monotonic()
-                    await queue.put((raw, int(time.time() * 1000)))
-                    self.metrics.queue_depth.set(queue.qsize())
+                try:
+                    async with asyncio.timeout(self._read_timeout(connected_at)) as deadline:
+                        waiting.append(deadline)
+                        try:
+                            raw = await socket.recv()
+                        finally:
+                            waiting.clear()
+                except TimeoutError:
+                    if self._stop_if_idle():
+                        return
+                    silent = time.monotonic() - max(self.last_frame_at, connected_at)
+                    if silent >= self.options.silence_timeout_s:
+                        raise TimeoutError(f"no frame for {silent:.1f} s") from None
                     continue
-                receive.cancel()
-                with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
-                    await receive
-                if self._stop_if_idle():
-                    return
-                silent = time.monotonic() - max(self.last_frame_at, connected_at)
-                if silent >= self.options.silence_timeout_s:
-                    raise asyncio.TimeoutError(f"no frame for {silent:.1f} s")
+                self.last_frame_at = time.monotonic()
+                await queue.put((raw, int(time.time() * 1000)))
+                self.metrics.queue_depth.set(queue.qsize())
         finally:
-            stop.cancel()
+            watcher.cancel()
 
     def _stop_if_idle(self) -> bool:
         """No frame for ``idle_timeout``, connected or not: the feed is done."""

@@ -60,10 +60,8 @@ class KafkaFrameSink:
         if frame.kind == "error":
             self.metrics.feed_errors.inc()
             log.error("the feed reported an error: %s", frame.error_message)
-        newest: dict[str, int] = {}
-        for trade in frame.trades:
-            self.writer.send_trade(trade)
-            newest[trade.symbol] = trade.trade_time_ms
+        self.writer.send_trades(frame.trades)
+        newest = {trade.symbol: trade.trade_time_ms for trade in frame.trades}
         for symbol, time_ms in newest.items():
             self.metrics.last_trade.labels(symbol).set(time_ms / 1000)
         self.writer.publish_metrics()

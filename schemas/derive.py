@@ -1,4 +1,4 @@
-"""Derive the Spark, Iceberg and CQL schemas from the pydantic models.
+"""Derive the Spark, Iceberg and CQL schemas (and a fast wire validator) from the pydantic models.
 
 Nothing here is written by hand a second time: a column's name, type, nullability and
 order come from the model's fields; its key layout from the model's ``cql_key``.
@@ -10,7 +10,8 @@ import typing
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from pydantic import BaseModel
+import typing_extensions
+from pydantic import BaseModel, ConfigDict, with_config
 
 
 @dataclass(frozen=True)
@@ -114,3 +115,16 @@ def cql_create_table(model: type[BaseModel], keyspace: str, table: str, ttl_seco
         " AND compaction = {'class': 'TimeWindowCompactionStrategy',"
         " 'compaction_window_unit': 'DAYS', 'compaction_window_size': 1}"
     )
+
+
+def wire_dict(model: type[BaseModel]) -> type:
+    """A TypedDict of ``model``'s wire form (keys are the aliases), with the model's checks.
+
+    Validating into plain dicts takes half the time of building a model instance per
+    record, which matters on the producer's hot path. Optional fields may be absent.
+    """
+    fields = {}
+    for name, field in model.model_fields.items():
+        checked = typing.Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+        fields[field.alias or name] = checked if field.is_required() else typing.NotRequired[checked]
+    return with_config(ConfigDict(extra="ignore"))(typing_extensions.TypedDict(f"{model.__name__}Wire", fields))

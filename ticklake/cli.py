@@ -67,7 +67,7 @@ def cmd_feed(settings: Settings, args: argparse.Namespace) -> int:
         history_minutes=args.history_minutes, speed=args.speed, max_symbols=args.max_symbols,
         max_trades_per_frame=args.trades_per_frame, replay_file=args.replay,
         drop_every_s=args.drop_every, stall_every_s=args.stall_every, stall_for_s=args.stall_for,
-        malformed_ratio=args.malformed_ratio, error_ratio=args.error_ratio,
+        malformed_ratio=args.malformed_ratio, error_ratio=args.error_ratio, keep_sent=False,
     )
     run_feed(settings, host=args.host, port=args.port, options=options)
     return 0
