@@ -29,6 +29,8 @@ class StreamMetrics:
         self.quarantined_rows = Counter(
             "ticklake_stream_quarantined_rows_total", "Records refused and kept in the quarantine table",
             labels, registry=r)
+        self.restarts = Counter(
+            "ticklake_stream_restarts_total", "Restarts of the queries after a failure", registry=r)
 
     def record_progress(self, progress) -> None:
         """Update from a ``StreamingQueryProgress`` (the listener's event.progress)."""

@@ -94,8 +94,15 @@ class IcebergSettings(BaseModel):
 class SparkSettings(BaseModel):
     master: str = "local[*]"
     checkpoint_root: Path | None = None
-    trigger_seconds: float = 5.0
+    trigger_seconds: float = 5.0  # Cassandra queries: how fresh the hot store is
+    lake_trigger_seconds: float = 60.0  # Iceberg queries: one commit per table this often
     watermark_seconds: int = 30
+    # A failed query restarts all queries from their checkpoints after a doubling backoff;
+    # the count of failures in a row resets after a run that lasted healthy_run_seconds.
+    max_restarts: int = 20
+    restart_backoff_seconds: float = 5.0
+    max_restart_backoff_seconds: float = 60.0
+    healthy_run_seconds: float = 600.0
     shuffle_partitions: int = 4
     driver_memory: str = "2g"
     metrics_port: int = 9465  # 0: no metrics endpoint
