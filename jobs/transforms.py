@@ -9,7 +9,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from schemas.derive import spark_schema
-from schemas.models import Bar, QuarantinedRecord, Trade, TradeRow
+from schemas.models import MAX_TRADE_TIME_MS, Bar, QuarantinedRecord, Trade, TradeRow
 
 BAR_SECONDS = 60
 
@@ -23,7 +23,7 @@ def _trade_checks() -> tuple[tuple[str, Column], ...]:
         ("empty_symbol", F.length("t.symbol") == 0),
         ("bad_price", F.isnan("t.price") | (F.col("t.price") <= 0) | (F.col("t.price") == float("inf"))),
         ("bad_volume", F.isnan("t.volume") | (F.col("t.volume") < 0) | (F.col("t.volume") == float("inf"))),
-        ("bad_time", F.col("t.trade_time_ms") <= 0),
+        ("bad_time", (F.col("t.trade_time_ms") <= 0) | (F.col("t.trade_time_ms") > MAX_TRADE_TIME_MS)),
     )
 
 
@@ -35,12 +35,16 @@ def _rejection_reason() -> Column:
 
 
 def decode(kafka_records: DataFrame) -> DataFrame:
-    """Kafka source rows -> rows with the decoded trade ``t`` and a ``reject_reason``."""
+    """Kafka source rows -> rows with the decoded trade ``t`` and a ``reject_reason``.
+
+    ``raw`` is the value as UTF-8 text, bytes that are not UTF-8 replaced by U+FFFD (a cast
+    would keep them, and readers of the quarantine table then fail on the string)."""
+    raw = F.decode(F.col("value"), "UTF-8")
     return (
         kafka_records.select(
             F.col("topic"),
-            F.col("value").cast("string").alias("raw"),
-            F.from_json(F.col("value").cast("string"), spark_schema(Trade)).alias("t"),
+            raw.alias("raw"),
+            F.from_json(raw, spark_schema(Trade)).alias("t"),
             F.col("partition").alias("kafka_partition"),
             F.col("offset").alias("kafka_offset"),
         )

@@ -18,7 +18,7 @@ import typing_extensions
 from pydantic import TypeAdapter, ValidationError
 
 from schemas.derive import wire_dict
-from schemas.models import FinnhubTrade, Trade
+from schemas.models import MAX_TRADE_TIME_MS, FinnhubTrade, Trade
 
 # Reasons a dead letter can carry.
 OVERSIZED_FRAME = "oversized_frame"
@@ -28,7 +28,6 @@ UNKNOWN_TYPE = "unknown_type"
 INVALID_TRADE = "invalid_trade"
 IMPLAUSIBLE_TIME = "implausible_time"
 
-MAX_TIME_MS = 2**63 - 1  # a Kafka, Spark and Cassandra long, replays included
 
 
 _TRADE_FRAME = TypeAdapter(
@@ -158,7 +157,7 @@ def _enriched(wires: list[dict], received_time_ms: int, rules: FrameRules) -> li
         times = [wire["t"] for wire in wires]
         earliest, latest = min(times), max(times)
         skew = rules.max_clock_skew_ms
-        if latest > MAX_TIME_MS or (
+        if latest > MAX_TRADE_TIME_MS or (
                 skew is not None and (latest - received_time_ms > skew or received_time_ms - earliest > skew)):
             return None
     default = rules.default_exchange
@@ -185,8 +184,8 @@ def _problem(wire: FinnhubTrade, received_time_ms: int, rules: FrameRules) -> tu
     """What is wrong with a trade that passed the model, as (reason, message), if anything."""
     if wire.conditions and not _utf8_encodable(wire.conditions):
         return INVALID_TRADE, "c: not encodable as UTF-8"
-    if wire.time_ms > MAX_TIME_MS:
-        return IMPLAUSIBLE_TIME, f"trade time {wire.time_ms} exceeds {MAX_TIME_MS}"
+    if wire.time_ms > MAX_TRADE_TIME_MS:
+        return IMPLAUSIBLE_TIME, f"trade time {wire.time_ms} exceeds {MAX_TRADE_TIME_MS}"
     if rules.max_clock_skew_ms is not None and abs(wire.time_ms - received_time_ms) > rules.max_clock_skew_ms:
         return IMPLAUSIBLE_TIME, f"trade time {wire.time_ms} is more than {rules.max_clock_skew_ms} ms from its receipt"
     return None

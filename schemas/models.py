@@ -13,6 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from schemas.keys import TableKey
 
+# The latest trade time anything downstream can hold: 9999-12-31T23:59:59.999Z (Python's
+# datetime, and with it the query tools, ends there; Spark's microsecond timestamps soon after).
+MAX_TRADE_TIME_MS = 253_402_300_799_999
+
 # Printable, without blanks at either end.
 SYMBOL_PATTERN = r"^[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$"
 

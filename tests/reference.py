@@ -8,6 +8,8 @@ import json
 import math
 from dataclasses import dataclass
 
+MAX_TIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z (README, "Bars")
+
 
 @dataclass(frozen=True)
 class KafkaTrade:
@@ -19,18 +21,21 @@ class KafkaTrade:
     time_ms: int
 
 
-def as_trade(partition: int, offset: int, value: bytes) -> KafkaTrade | None:
+def as_trade(partition: int, offset: int, value: bytes | None) -> KafkaTrade | None:
     """The record as a trade, or None if it is not one the pipeline may store."""
     try:
         t = json.loads(value)
-        trade = KafkaTrade(partition, offset, t["symbol"], float(t["price"]), float(t["volume"]),
-                           int(t["trade_time_ms"]))
-        int(t["received_time_ms"])
+        fields = (t["symbol"], t["price"], t["volume"], t["trade_time_ms"], t["received_time_ms"])
     except (ValueError, TypeError, KeyError):
         return None
-    ok = trade.symbol and math.isfinite(trade.price) and trade.price > 0 \
-        and math.isfinite(trade.volume) and trade.volume >= 0 and trade.time_ms > 0
-    return trade if ok else None
+    symbol, price, volume, time_ms, received_ms = fields
+    numbers = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (price, volume))
+    times = all(isinstance(x, int) and not isinstance(x, bool) for x in (time_ms, received_ms))
+    if not (isinstance(symbol, str) and symbol and numbers and times):
+        return None
+    ok = math.isfinite(price) and price > 0 and math.isfinite(volume) and volume >= 0 \
+        and 0 < time_ms <= MAX_TIME_MS
+    return KafkaTrade(partition, offset, symbol, float(price), float(volume), time_ms) if ok else None
 
 
 def read_topic(bootstrap_servers: str, topic: str) -> tuple[list[KafkaTrade], list[tuple[int, int]]]:

@@ -8,7 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests import reference
-from ticklake import lake, query
+from tests.stores import assert_stores_hold_exactly, cassandra_bars
+from ticklake import query
 from ticklake.demo import free_port
 from ticklake.submit import spark_submit
 
@@ -28,10 +29,6 @@ def run_feed_in_thread(settings, port: int, max_trades: int) -> threading.Thread
     return thread
 
 
-def epoch_ms(value: datetime) -> int:
-    return int(value.replace(tzinfo=value.tzinfo or timezone.utc).timestamp() * 1000)
-
-
 def test_trades_from_the_feed_become_exact_bars_in_cassandra_and_iceberg(pipeline_settings):
     from producers.producer import run_producer_sync
 
@@ -45,34 +42,7 @@ def test_trades_from_the_feed_become_exact_bars_in_cassandra_and_iceberg(pipelin
 
     trades, others = reference.read_topic(settings.kafka.bootstrap_servers, settings.kafka.trades_topic)
     assert len(trades) == TRADES and others == []
-    expected = reference.bars(trades)
-
-    start = datetime.fromtimestamp(min(t.time_ms for t in trades) / 1000, timezone.utc) - timedelta(minutes=1)
-    end = datetime.fromtimestamp(max(t.time_ms for t in trades) / 1000, timezone.utc) + timedelta(minutes=1)
-    symbols = {t.symbol for t in trades}
-    cassandra = {
-        (row.symbol, epoch_ms(row.window_start)): row
-        for symbol in symbols for row in query.bars(settings, symbol, start, end)
-    }
-    iceberg_rows = lake.catalog(settings).load_table(
-        f"{settings.iceberg.namespace}.{settings.iceberg.bars_table}").scan().to_arrow().to_pylist()
-    iceberg = {(r["symbol"], epoch_ms(r["window_start"])): r for r in iceberg_rows}
-
-    assert set(cassandra) == set(expected) == set(iceberg)
-    for key, bar in expected.items():
-        for store in (cassandra[key]._asdict(), iceberg[key]):
-            for field in ("open", "high", "low", "close", "trade_count"):
-                assert store[field] == bar[field], (key, field)
-            assert store["volume"] == pytest.approx(bar["volume"], rel=1e-12)
-            if bar["vwap"] is None:
-                assert store["vwap"] is None, key
-            else:
-                assert store["vwap"] == pytest.approx(bar["vwap"], rel=1e-9)
-
-    raw_cassandra = sum(len(query.trades(settings, s, start, end, limit=None)) for s in symbols)
-    raw_iceberg = lake.catalog(settings).load_table(
-        f"{settings.iceberg.namespace}.{settings.iceberg.trades_table}").scan().to_arrow().num_rows
-    assert raw_cassandra == raw_iceberg == TRADES
+    assert_stores_hold_exactly(settings, trades)
 
 
 def produce_trades(settings, times_ms: list[int], seed: int) -> None:
@@ -91,11 +61,6 @@ def produce_trades(settings, times_ms: list[int], seed: int) -> None:
         producer.send(settings.kafka.trades_topic, key=symbol.encode(), value=trade.model_dump_json().encode())
     producer.flush()
     producer.close()
-
-
-def cassandra_bars(settings, symbols, start, end) -> dict:
-    return {(row.symbol, epoch_ms(row.window_start)): row._asdict()
-            for symbol in symbols for row in query.bars(settings, symbol, start, end)}
 
 
 def test_late_trades_are_kept_raw_and_the_rebuild_job_repairs_their_bars(pipeline_settings):

@@ -93,12 +93,15 @@ def test_non_finite_numbers_are_refused():
     assert not parsed.trades and [d.reason for d in parsed.dead_letters] == [frames.INVALID_TRADE] * 2
 
 
-def test_replays_keep_their_own_times_but_not_times_beyond_a_long():
+def test_replays_keep_their_own_times_but_not_times_beyond_year_9999():
     replay_rules = FrameRules(max_clock_skew_ms=None)
     old = good(t=1_500_000_000_000)
     assert parse_frame(trade_frame(old), NOW, replay_rules).trades[0].trade_time_ms == 1_500_000_000_000
-    (letter,) = parse_frame(trade_frame(good(t=2**63)), NOW, replay_rules).dead_letters
-    assert letter.reason == frames.IMPLAUSIBLE_TIME
+    last = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+    assert parse_frame(trade_frame(good(t=last)), NOW, replay_rules).trades[0].trade_time_ms == last
+    for beyond in (last + 1, 2**63):
+        (letter,) = parse_frame(trade_frame(good(t=beyond)), NOW, replay_rules).dead_letters
+        assert letter.reason == frames.IMPLAUSIBLE_TIME
 
 
 def test_bytes_frames_and_their_dead_letters():
