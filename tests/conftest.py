@@ -19,24 +19,9 @@ def settings() -> Settings:
 
 def isolated_settings(base: Settings, tmp_path) -> Settings:
     """A copy of ``base`` with its own topics, tables and checkpoint root."""
-    tag = uuid.uuid4().hex[:8]
-    k, c, i = base.kafka, base.cassandra, base.iceberg
-    return base.model_copy(
-        update={
-            "kafka": k.model_copy(update={
-                "trades_topic": f"{k.trades_topic}.{tag}",
-                "dead_letter_topic": f"{k.dead_letter_topic}.{tag}",
-            }),
-            "cassandra": c.model_copy(update={
-                "trades_table": f"{c.trades_table}_{tag}", "bars_table": f"{c.bars_table}_{tag}",
-            }),
-            "iceberg": i.model_copy(update={
-                "trades_table": f"{i.trades_table}_{tag}", "bars_table": f"{i.bars_table}_{tag}",
-                "quarantine_table": f"{i.quarantine_table}_{tag}",
-            }),
-            "spark": base.spark.model_copy(update={"checkpoint_root": tmp_path / "checkpoints"}),
-        }
-    )
+    from ticklake.provision import isolated
+
+    return isolated(base, uuid.uuid4().hex[:8], tmp_path / "checkpoints")
 
 
 @pytest.fixture(scope="session")

@@ -101,8 +101,28 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_stream(settings: Settings, args: argparse.Namespace) -> int:
     extra = ["--available-now"] if args.available_now else []
-    spark_submit(settings, "jobs/ohlcv_stream.py", *extra)
+    master = settings.spark.standalone_master_url if args.master == "local-cluster" else args.master
+    spark_submit(settings, "jobs/ohlcv_stream.py", *extra, spark_args=("--master", master) if master else ())
     return 0
+
+
+def cmd_cluster(settings: Settings, args: argparse.Namespace) -> int:
+    from ticklake import services
+
+    if args.action == "up":
+        for st in services.up(settings, progress=_progress, cluster=True):
+            _progress(f"{st.name}: running (pid {st.pid}, ports {st.ports}); log {st.log_file}")
+        _progress(f"submit with --master {settings.spark.standalone_master_url}; "
+                  f"web UI http://127.0.0.1:{settings.spark.master_ui_port}")
+        return 0
+    if args.action == "down":
+        services.down(settings, progress=_progress, cluster=True)
+        return 0
+    statuses = services.status(settings, cluster=True)
+    for st in statuses:
+        print(f"{st.name:13} {'running, pid ' + str(st.pid) if st.running else 'stopped':22} ports {st.ports}  "
+              f"log {st.log_file}")
+    return 0 if all(st.running for st in statuses) else 3
 
 
 def _parse_time(text: str) -> datetime:
@@ -133,11 +153,22 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     from ticklake import bench
 
+    if args.trades is None:
+        args.trades = 1_000_000 if args.what == "producer" else 5_000_000
     if args.what == "producer":
         from ticklake.provision import ensure_topics
 
         ensure_topics(settings)
         result = bench.bench_producer(settings, args.trades, args.trades_per_frame, _progress)
+    elif args.what == "stream":
+        from ticklake import stream_bench
+
+        result = {"settings": {"trigger_seconds": args.trigger_seconds, "shuffle_partitions":
+                               settings.spark.shuffle_partitions, "driver_memory": settings.spark.driver_memory}}
+        if args.trades:
+            result |= stream_bench.bench_backlog(settings, args.trades, _progress)
+        if args.seconds:
+            result |= stream_bench.bench_latency(settings, args.rate, args.seconds, args.trigger_seconds, _progress)
     print(json.dumps({"benchmark": args.what, "machine": bench.machine(), **result}, indent=2))
     return 0
 
@@ -203,7 +234,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     stream = sub.add_parser("stream", help="run the Spark streaming job (spark-submit.sh jobs/ohlcv_stream.py)")
     stream.add_argument("--available-now", action="store_true", help="process what is in Kafka, then exit")
+    stream.add_argument("--master", default=None,
+                        help="Spark master URL (default local[*]); 'local-cluster' for the one of 'ticklake cluster up'")
     stream.set_defaults(func=cmd_stream)
+
+    cluster = sub.add_parser("cluster", help="a local Spark standalone master and worker (up, down, status)")
+    cluster.add_argument("action", choices=["up", "down", "status"])
+    cluster.set_defaults(func=cmd_cluster)
 
     query = sub.add_parser("query", help="time-range query of bars or trades in Cassandra (CQL)")
     query.add_argument("what", choices=["bars", "trades"])
@@ -218,9 +255,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     bench = sub.add_parser("bench", help="run a benchmark and print its figures")
-    bench.add_argument("what", choices=["producer"])
-    bench.add_argument("--trades", type=int, default=1_000_000)
-    bench.add_argument("--trades-per-frame", type=int, default=50)
+    bench.add_argument("what", choices=["producer", "stream"])
+    bench.add_argument("--trades", type=int, default=None,
+                       help="trades to push through (producer: 1,000,000; stream backlog: 5,000,000; 0 skips it)")
+    bench.add_argument("--trades-per-frame", type=int, default=50, help="producer: trades per feed frame")
+    bench.add_argument("--rate", type=float, default=5000, help="stream latency: trades per second")
+    bench.add_argument("--seconds", type=float, default=180, help="stream latency: how long (0 skips it)")
+    bench.add_argument("--trigger-seconds", type=float, default=5.0, help="stream latency: the job's trigger")
     bench.set_defaults(func=cmd_bench)
 
     sub.add_parser("flink-smoke", help="run the PyFlink smoke job over the trades topic").set_defaults(func=cmd_flink_smoke)

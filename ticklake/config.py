@@ -103,6 +103,17 @@ class SparkSettings(BaseModel):
     restart_backoff_seconds: float = 5.0
     max_restart_backoff_seconds: float = 60.0
     healthy_run_seconds: float = 600.0
+    # The local standalone cluster of 'ticklake cluster up' (one master, one worker).
+    master_port: int = 7077
+    master_ui_port: int = 8090
+    worker_port: int = 7078
+    worker_ui_port: int = 8091
+    worker_cores: int = 2
+    worker_memory: str = "3g"
+
+    @property
+    def standalone_master_url(self) -> str:
+        return f"spark://127.0.0.1:{self.master_port}"
     shuffle_partitions: int = 4
     driver_memory: str = "2g"
     metrics_port: int = 9465  # 0: no metrics endpoint

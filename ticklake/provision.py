@@ -4,6 +4,8 @@ Every step is idempotent, so provisioning runs on each ``ticklake up``.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from schemas.derive import cql_create_table
 from schemas.models import Bar, TradeRow
 from ticklake import lake
@@ -102,6 +104,25 @@ def drop_named(settings: Settings) -> None:
     for identifier in lake.table_specs(settings):
         if catalog.table_exists(identifier):
             catalog.purge_table(identifier)
+
+
+def isolated(settings: Settings, tag: str, checkpoint_root: Path) -> Settings:
+    """A copy of ``settings`` whose topics, tables and checkpoints carry ``tag``: a run (a test,
+    a benchmark) that shares the services but none of the data."""
+    k, c, i = settings.kafka, settings.cassandra, settings.iceberg
+    return settings.model_copy(update={
+        "kafka": k.model_copy(update={
+            "trades_topic": f"{k.trades_topic}.{tag}", "dead_letter_topic": f"{k.dead_letter_topic}.{tag}",
+        }),
+        "cassandra": c.model_copy(update={
+            "trades_table": f"{c.trades_table}_{tag}", "bars_table": f"{c.bars_table}_{tag}",
+        }),
+        "iceberg": i.model_copy(update={
+            "trades_table": f"{i.trades_table}_{tag}", "bars_table": f"{i.bars_table}_{tag}",
+            "quarantine_table": f"{i.quarantine_table}_{tag}",
+        }),
+        "spark": settings.spark.model_copy(update={"checkpoint_root": checkpoint_root}),
+    })
 
 
 def provision(settings: Settings) -> None:

@@ -1,4 +1,5 @@
-"""Local Kafka and Cassandra as background JVM processes: ``up``, ``status``, ``down``.
+"""Local Kafka and Cassandra as background JVM processes: ``up``, ``status``, ``down``;
+and on request a Spark standalone master and worker (``cluster=True``).
 
 State (data, logs, pid files, rendered configuration) lives under
 ``settings.services_dir/<service>``; jars come from the jar cache (``infra/fetch-jars.sh``).
@@ -10,11 +11,14 @@ from ticklake.services.cassandra import CassandraService
 from ticklake.services.jvm import JvmService, Progress, ServiceStatus, stop_all
 from ticklake.services.kafka import KafkaService
 from ticklake.services.process import ServiceError
+from ticklake.services.spark import SparkMasterService, SparkWorkerService
 
 __all__ = ["ServiceError", "ServiceStatus", "down", "status", "up"]
 
 
-def _services(settings: Settings) -> list[JvmService]:
+def _services(settings: Settings, cluster: bool = False) -> list[JvmService]:
+    if cluster:
+        return [SparkMasterService(settings), SparkWorkerService(settings)]
     return [KafkaService(settings), CassandraService(settings)]
 
 
@@ -22,13 +26,13 @@ def _quiet(message: str) -> None:
     pass
 
 
-def up(settings: Settings, progress: Progress = _quiet) -> list[ServiceStatus]:
+def up(settings: Settings, progress: Progress = _quiet, cluster: bool = False) -> list[ServiceStatus]:
     """Start whatever is not running and wait until everything answers. Idempotent.
 
     Every check runs before the first launch, and all JVMs are launched before waiting for
     any, so a cold start takes as long as the slowest service.
     """
-    services = _services(settings)
+    services = _services(settings, cluster)
     stopped = [service for service in services if service.running_pid() is None]
     for service in stopped:
         service.check_can_start()
@@ -48,13 +52,13 @@ def up(settings: Settings, progress: Progress = _quiet) -> list[ServiceStatus]:
     return statuses
 
 
-def status(settings: Settings) -> list[ServiceStatus]:
-    return [service.status() for service in _services(settings)]
+def status(settings: Settings, cluster: bool = False) -> list[ServiceStatus]:
+    return [service.status() for service in _services(settings, cluster)]
 
 
-def down(settings: Settings, wipe: bool = False, progress: Progress = _quiet) -> None:
-    """Stop both services (data kept); ``wipe`` also deletes their state folders."""
-    services = _services(settings)
+def down(settings: Settings, wipe: bool = False, progress: Progress = _quiet, cluster: bool = False) -> None:
+    """Stop the services (data kept); ``wipe`` also deletes their state folders."""
+    services = _services(settings, cluster)
     stop_all(services, progress)
     if wipe:
         for service in services:

@@ -88,6 +88,10 @@ class JvmService:
         """True once the service serves clients on loopback."""
         raise NotImplementedError
 
+    def environment(self) -> dict[str, str] | None:
+        """The JVM's environment variables; None: this process's."""
+        return None
+
     def prepare(self) -> None:
         """Write the configuration (and initialise storage) before a start."""
         self.config_file.write_text(self.render_config())
@@ -151,7 +155,7 @@ class JvmService:
             log.flush()
             process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=self.home, start_new_session=True,
+                cwd=self.home, start_new_session=True, env=self.environment(),
             )
         self.pid_file.write_text(str(process.pid))
         return StartedProcess(process.pid, began)

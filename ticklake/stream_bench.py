@@ -1,0 +1,255 @@
+"""``ticklake bench stream``: the streaming job's backlog throughput, its latency under a steady
+load, and the driver's peak memory, on private topics and tables (docs/BENCHMARKS.md)."""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from producers.frames import ValidTrade
+from ticklake import lake
+from ticklake.config import PROJECT_ROOT, Settings
+from ticklake.demo import free_port
+from ticklake.provision import cassandra_session, drop_named, isolated, provision
+from ticklake.submit import spark_submit_command
+
+Progress = Callable[[str], None]
+QUERIES = ("raw-cassandra", "raw-lake", "bars-cassandra", "bars-lake")
+SYMBOLS = [f"SYM{i:02d}" for i in range(10)]
+
+
+@contextmanager
+def private_pipeline(settings: Settings, name: str):
+    """Settings with their own topics, tables and checkpoints, provisioned, dropped afterwards."""
+    root = Path(tempfile.mkdtemp(prefix=f"ticklake-bench-{name}-"))
+    private = isolated(settings, f"bench_{name}_{uuid.uuid4().hex[:6]}", root / "checkpoints")
+    provision(private)
+    try:
+        yield private
+    finally:
+        drop_named(private)
+
+
+def load_backlog(settings: Settings, trades: int, minutes: int, progress: Progress) -> None:
+    """``trades`` synthetic trades of 10 symbols over the last ``minutes`` minutes, straight into Kafka."""
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers, "linger.ms": 50,
+                         "compression.type": settings.kafka.compression, "queue.buffering.max.messages": 1_000_000})
+    rng = random.Random(11)
+    now = int(time.time() * 1000)
+    first, step = now - minutes * 60_000, minutes * 60_000 / trades
+    prices = {s: rng.uniform(20, 500) for s in SYMBOLS}
+    topic = settings.kafka.trades_topic
+    for i in range(trades):
+        symbol = SYMBOLS[i % len(SYMBOLS)]
+        prices[symbol] *= 1 + rng.gauss(0, 0.0005)
+        t = int(first + i * step)
+        value = ValidTrade(symbol, round(prices[symbol], 4), float(rng.choice((0, 1, 2, 5, 100))), t, None, "US", t)
+        while True:
+            try:
+                producer.produce(topic, value.to_json(), symbol.encode())
+                break
+            except BufferError:
+                producer.poll(0.1)
+        if i % 500_000 == 0:
+            progress(f"loaded {i:,} of {trades:,} trades into {topic} ...")
+    producer.flush(120)
+
+
+class PeakMemory:
+    """Polls the peak resident memory (VmHWM) of the driver's JVM and Python processes."""
+
+    def __init__(self, root_pid: int) -> None:
+        self.root_pid, self.jvm_kb, self.python_kb = root_pid, 0, 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+        self.thread.start()
+
+    def _poll(self) -> None:
+        while not self.done.wait(1.0):
+            for pid in descendants(self.root_pid):
+                try:
+                    status = Path(f"/proc/{pid}/status").read_text()
+                    command = Path(f"/proc/{pid}/cmdline").read_bytes()
+                except OSError:
+                    continue
+                peak = int(next((line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")), 0))
+                if command.startswith(b"/") and b"java" in command.split(b"\0")[0]:
+                    self.jvm_kb = max(self.jvm_kb, peak)
+                elif b"ohlcv_stream" in command or b"pyspark" in command:
+                    self.python_kb = max(self.python_kb, peak)
+
+    def stop(self) -> dict[str, float]:
+        self.done.set()
+        self.thread.join()
+        return {"driver_jvm_peak_rss_mb": round(self.jvm_kb / 1024), "python_peak_rss_mb": round(self.python_kb / 1024)}
+
+
+def descendants(pid: int) -> list[int]:
+    children = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int(Path(entry, "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def start_job(settings: Settings, log: Path, *args: str) -> subprocess.Popen:
+    command, env = spark_submit_command(settings, "jobs/ohlcv_stream.py", *args)
+    env["TICKLAKE_SPARK__METRICS_PORT"] = "0"
+    return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def processing_window(settings: Settings) -> float:
+    """Seconds from the first micro-batch planned to the last committed, over all queries."""
+    root = settings.spark.checkpoint_root
+    planned = [p.stat().st_mtime for q in QUERIES for p in (root / q / "offsets").glob("[0-9]*")]
+    committed = [p.stat().st_mtime for q in QUERIES for p in (root / q / "commits").glob("[0-9]*")]
+    return max(committed) - min(planned)
+
+
+def bench_backlog(settings: Settings, trades: int, progress: Progress) -> dict:
+    with private_pipeline(settings, "backlog") as private:
+        load_backlog(private, trades, minutes=120, progress=progress)
+        progress(f"running the streaming job over {trades:,} trades (--available-now) ...")
+        log = private.spark.checkpoint_root.parent / "job.log"
+        started = time.perf_counter()
+        job = start_job(private, log, "--available-now")
+        memory = PeakMemory(job.pid)
+        code = job.wait()
+        wall = time.perf_counter() - started
+        peaks = memory.stop()
+        if code != 0:
+            raise RuntimeError(f"the streaming job failed (exit {code}); log {log}")
+        window = processing_window(private)
+        stored = lake.catalog(private).load_table(
+            f"{private.iceberg.namespace}.{private.iceberg.trades_table}").scan().count()
+        if stored != trades:
+            raise RuntimeError(f"Iceberg holds {stored:,} trades, not {trades:,}; log {log}")
+        return {"backlog_trades": trades, "backlog_wall_seconds": round(wall, 1),
+                "backlog_processing_seconds": round(window, 1),
+                "backlog_trades_per_second": round(trades / window), **peaks}
+
+
+def bench_latency(settings: Settings, rate: float, seconds: float, trigger_seconds: float,
+                  progress: Progress) -> dict:
+    """Receipt of a trade by the producer -> its bar showing it in Cassandra, at ``rate`` trades/s."""
+    with private_pipeline(settings, "latency") as private:
+        root = private.spark.checkpoint_root.parent
+        job = start_job(private, root / "job.log", "--trigger-seconds", str(trigger_seconds),
+                        "--starting-offsets", "latest")
+        while not (private.spark.checkpoint_root / "bars-cassandra" / "offsets").is_dir():
+            if job.poll() is not None:
+                raise RuntimeError(f"the streaming job exited; log {root / 'job.log'}")
+            time.sleep(1)
+        time.sleep(trigger_seconds * 2)
+        port = free_port()
+        env = {**os.environ, **private.as_environment(), "TICKLAKE_PRODUCER__URL": f"ws://127.0.0.1:{port}",
+               "TICKLAKE_PRODUCER__METRICS_PORT": "0"}
+        feed = subprocess.Popen([sys.executable, "-m", "ticklake.cli", "feed", "--port", str(port), "--rate", str(rate)],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(2)
+        producer = subprocess.Popen([sys.executable, "-m", "ticklake.cli", "produce"], env=env,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        watcher = BarWatcher(private)
+        progress(f"{rate:.0f} trades/s for {seconds:.0f} s with a {trigger_seconds} s trigger ...")
+        time.sleep(seconds)
+        for process in (producer, feed):
+            process.send_signal(signal.SIGTERM)
+            process.wait(60)
+        time.sleep(trigger_seconds * 3 + 5)  # the last trades reach their bars
+        watcher.stop()
+        os.killpg(job.pid, signal.SIGTERM)
+        job.wait(120)
+        latencies = watcher.latencies(private)
+        if not latencies:
+            raise RuntimeError(f"no bar updates seen; log {root / 'job.log'}")
+        latencies.sort()
+
+        def pct(q: float) -> float:
+            return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 2)
+
+        return {"latency_rate": rate, "latency_trigger_seconds": trigger_seconds, "latency_trades": len(latencies),
+                "latency_p50_seconds": pct(0.50), "latency_p95_seconds": pct(0.95), "latency_p99_seconds": pct(0.99)}
+
+
+class BarWatcher:
+    """Polls the current minutes' bars in Cassandra; notes when each bar first showed each trade count."""
+
+    POLL_SECONDS = 0.25
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.seen: dict[tuple[str, datetime], list[tuple[int, float]]] = {}
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+        self.thread.start()
+
+    def _poll(self) -> None:
+        session = cassandra_session(self.settings, self.settings.cassandra.keyspace)
+        statement = session.prepare(
+            f"SELECT window_start, trade_count FROM {self.settings.cassandra.bars_table} "
+            "WHERE symbol = ? AND trade_date = ? AND window_start >= ?")
+        try:
+            while not self.done.wait(self.POLL_SECONDS):
+                since = datetime.now(timezone.utc) - timedelta(minutes=2)
+                for symbol in self.settings.producer.symbols:
+                    for day in {since.date(), datetime.now(timezone.utc).date()}:
+                        for row in session.execute(statement, (symbol, day, since)):
+                            observed = time.time()
+                            counts = self.seen.setdefault((symbol, row.window_start.replace(tzinfo=timezone.utc)), [])
+                            if not counts or row.trade_count > counts[-1][0]:
+                                counts.append((row.trade_count, observed))
+        finally:
+            session.cluster.shutdown()
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join()
+
+    def latencies(self, settings: Settings) -> list[float]:
+        """Per trade: first time its bar's count reached the trade's rank in the bar (arrival
+        order), minus its receipt by the producer."""
+        from kafka import KafkaConsumer, TopicPartition
+        import json
+
+        consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers, enable_auto_commit=False)
+        topic = settings.kafka.trades_topic
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        end = consumer.end_offsets(partitions)
+        ranks: dict[tuple[str, datetime], int] = {}
+        out = []
+        while any(consumer.position(tp) < end[tp] for tp in partitions):
+            for records in consumer.poll(timeout_ms=1000).values():
+                for record in records:
+                    trade = json.loads(record.value)
+                    minute = datetime.fromtimestamp(trade["trade_time_ms"] // 60_000 * 60, timezone.utc)
+                    key = (trade["symbol"], minute)
+                    ranks[key] = rank = ranks.get(key, 0) + 1
+                    shown = next((at for count, at in self.seen.get(key, []) if count >= rank), None)
+                    if shown is not None:
+                        out.append(shown - trade["received_time_ms"] / 1000)
+        consumer.close()
+        return out
