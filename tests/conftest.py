@@ -33,10 +33,24 @@ def isolated_settings(base: Settings, tmp_path) -> Settings:
             "iceberg": i.model_copy(update={
                 "trades_table": f"{i.trades_table}_{tag}", "bars_table": f"{i.bars_table}_{tag}",
                 "quarantine_table": f"{i.quarantine_table}_{tag}",
+                "rollup_tables": {tf: f"{name}_{tag}" for tf, name in i.rollup_tables.items()},
             }),
             "spark": base.spark.model_copy(update={"checkpoint_root": tmp_path / "checkpoints"}),
         }
     )
+
+
+def private_lake_settings(base: Settings, root) -> Settings:
+    """``base`` with a lake of its own under ``root``: its own SQLite catalog, so no other
+    process's writes wait for it or it for them."""
+    lake = base.iceberg.model_copy(update={"catalog_db": root / "catalog.db", "warehouse": root / "warehouse"})
+    return base.model_copy(update={"iceberg": lake})
+
+
+@pytest.fixture
+def lake_settings(settings: Settings, tmp_path) -> Settings:
+    """Settings with an empty private lake (no services needed)."""
+    return private_lake_settings(settings, tmp_path / "lake")
 
 
 @pytest.fixture(scope="session")
