@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from ticklake.config import PROJECT_ROOT, Settings
 from ticklake.errors import UserError
 from ticklake.logs import configure_logging
-from ticklake.output import BAR_COLUMNS, TRADE_COLUMNS, print_rows
+from ticklake.output import BAR_COLUMNS, SNAPSHOT_COLUMNS, TRADE_COLUMNS, print_rows
 from ticklake.submit import spark_submit
 
 
@@ -117,10 +117,23 @@ def cmd_query(settings: Settings, args: argparse.Namespace) -> int:
     start = _parse_time(args.start) if args.start else end - timedelta(hours=1)
     if start >= end:
         raise UserError(f"--start {start} is not before --end {end}")
-    if args.what == "bars":
+    if args.as_of or args.timeframe != "1m":
+        from ticklake import lake_query
+
+        rows = lake_query.read(settings, args.what, args.symbol, start, end, as_of=args.as_of,
+                               timeframe=args.timeframe, limit=args.limit if args.what == "trades" else None)
+        print_rows(rows, BAR_COLUMNS if args.what == "bars" else TRADE_COLUMNS)
+    elif args.what == "bars":
         print_rows(query.bars(settings, args.symbol, start, end), BAR_COLUMNS)
     else:
         print_rows(query.trades(settings, args.symbol, start, end, limit=args.limit), TRADE_COLUMNS)
+    return 0
+
+
+def cmd_snapshots(settings: Settings, args: argparse.Namespace) -> int:
+    from ticklake import lake_query
+
+    print_rows(lake_query.snapshots(settings, args.what, args.timeframe), SNAPSHOT_COLUMNS)
     return 0
 
 
@@ -205,13 +218,22 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--available-now", action="store_true", help="process what is in Kafka, then exit")
     stream.set_defaults(func=cmd_stream)
 
-    query = sub.add_parser("query", help="time-range query of bars or trades in Cassandra (CQL)")
+    query = sub.add_parser("query", help="time-range query of bars or trades: Cassandra (CQL), or the lake "
+                                         "with --as-of or --timeframe")
     query.add_argument("what", choices=["bars", "trades"])
     query.add_argument("--symbol", required=True)
     query.add_argument("--start", help="ISO time, UTC unless it has an offset (default: end - 1 hour)")
     query.add_argument("--end", help="ISO time (default: now)")
     query.add_argument("--limit", type=int, default=1000, help="trades: at most this many rows")
+    query.add_argument("--as-of", metavar="TIME_OR_SNAPSHOT",
+                       help="read the lake as it was at this ISO time or snapshot id (time travel)")
+    query.add_argument("--timeframe", default="1m", help="bars: 1m, or a rolled-up timeframe read from the lake (5m, 1h, 1d)")
     query.set_defaults(func=cmd_query)
+
+    snapshots = sub.add_parser("snapshots", help="the lake table's snapshots (ids and times for --as-of)")
+    snapshots.add_argument("what", choices=["bars", "trades"])
+    snapshots.add_argument("--timeframe", default="1m")
+    snapshots.set_defaults(func=cmd_snapshots)
 
     demo = sub.add_parser("demo", help="run the whole pipeline end to end on the local feed")
     demo.add_argument("--trades", type=int, default=20_000)
