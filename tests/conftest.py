@@ -54,6 +54,30 @@ def lake_settings(settings: Settings, tmp_path) -> Settings:
 
 
 @pytest.fixture(scope="session")
+def lake_spark(settings: Settings):
+    """One Spark session with the connector jars for every lake test of the run."""
+    from jobs.session import build_session
+
+    session = build_session(settings, "ticklake-tests", with_jars=True)
+    session.sparkContext.setLogLevel("WARN")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def spark_lake_settings(lake_spark, lake_settings: Settings) -> Settings:
+    """``lake_settings`` whose private lake ``lake_spark`` knows as a catalog of its own."""
+    from jobs.session import spark_conf
+
+    name = f"lake_{uuid.uuid4().hex[:8]}"
+    attached = lake_settings.model_copy(update={"iceberg": lake_settings.iceberg.model_copy(update={"catalog_name": name})})
+    for key, value in spark_conf(attached).items():
+        if key.startswith(f"spark.sql.catalog.{name}"):
+            lake_spark.conf.set(key, value)
+    return attached
+
+
+@pytest.fixture(scope="session")
 def services(settings: Settings) -> Settings:
     """Start (or find running) the real local Kafka and Cassandra."""
     from ticklake import services as svc

@@ -2,14 +2,14 @@
 without rewriting data, and old snapshots still read with their own schema."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 
-import pyarrow as pa
 import pytest
 
 from schemas.derive import iceberg_schema
 from schemas.models import Bar
 from ticklake import lake
+from tests.lake_rows import append, bar
 from ticklake.errors import UserError
 
 pytestmark = pytest.mark.integration
@@ -27,16 +27,6 @@ class BarWithRequiredVenue(Bar):
     venue: str
 
 
-def bar(symbol: str, **extra) -> dict:
-    return {"symbol": symbol, "trade_date": date(2026, 11, 23), "window_start": T, "window_end": T,
-            "open": 1.0, "high": 2.0, "low": 0.5, "close": 1.5, "volume": 10.0, "trade_count": 3,
-            "vwap": 1.2, "updated_at": T, **extra}
-
-
-def append(table, rows: list[dict]) -> None:
-    table.append(pa.Table.from_pylist(rows, schema=table.schema().as_arrow()))
-
-
 def data_files(table) -> set[str]:
     return {task.file.file_path for task in table.scan().plan_files()}
 
@@ -48,7 +38,7 @@ def test_a_new_optional_model_field_becomes_a_column_without_rewriting_data(lake
     spec = lake.table_specs(lake_settings)[f"{lake_settings.iceberg.namespace}.{lake_settings.iceberg.bars_table}"][1]
 
     table = lake.ensure_table(cat, identifier, iceberg_schema(Bar), spec)
-    append(table, [bar("AAPL"), bar("MSFT")])
+    append(table, [bar("AAPL", T), bar("MSFT", T)])
     before = table.current_snapshot().snapshot_id
     files_before = data_files(table)
 
@@ -57,7 +47,7 @@ def test_a_new_optional_model_field_becomes_a_column_without_rewriting_data(lake
     assert table.current_snapshot().snapshot_id == before, "a schema change commits no data"
     assert data_files(table) == files_before
 
-    append(table, [bar("AMZN", venue="XNAS")])
+    append(table, [bar("AMZN", T, venue="XNAS")])
     old = table.scan(snapshot_id=before).to_arrow()
     assert old.column_names == list(Bar.model_fields) and old.num_rows == 2
     rows = {r["symbol"]: r for r in table.scan().to_arrow().to_pylist()}

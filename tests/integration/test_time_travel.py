@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
-import pyarrow as pa
 import pytest
 from pyiceberg.expressions import EqualTo
 
+from tests import lake_rows
+from tests.lake_rows import arrow
 from ticklake import cli, lake
 
 pytestmark = pytest.mark.integration
@@ -17,21 +18,11 @@ RANGE = ["--start", "2026-11-23T09:00", "--end", "2026-11-23T10:00"]
 
 
 def bar(minute: int, close: float, symbol: str = "AAPL") -> dict:
-    start = T + timedelta(minutes=minute)
-    return {"symbol": symbol, "trade_date": date(2026, 11, 23), "window_start": start,
-            "window_end": start + timedelta(minutes=1), "open": 1.0, "high": 2.0, "low": 0.5, "close": close,
-            "volume": 10.0, "trade_count": 3, "vwap": 1.2, "updated_at": start}
+    return lake_rows.bar(symbol, T + timedelta(minutes=minute), close)
 
 
 def trade(offset: int) -> dict:
-    ts = T + timedelta(seconds=offset)
-    return {"symbol": "AAPL", "trade_year": 2026, "trade_month": 11, "trade_day": 23, "trade_ts": ts,
-            "kafka_partition": 0, "kafka_offset": offset, "price": 100.0 + offset, "volume": 1.0,
-            "conditions": None, "exchange": "US", "received_at": ts}
-
-
-def arrow(table, rows):
-    return pa.Table.from_pylist(rows, schema=table.schema().as_arrow())
+    return lake_rows.trade("AAPL", T + timedelta(seconds=offset), offset, price=100.0 + offset)
 
 
 def ticklake(monkeypatch, capsys, settings, *argv: str) -> tuple[int, list[list[str]], str]:
