@@ -74,6 +74,9 @@ def spark_lake_settings(lake_spark, lake_settings: Settings) -> Settings:
     for key, value in spark_conf(attached).items():
         if key.startswith(f"spark.sql.catalog.{name}"):
             lake_spark.conf.set(key, value)
+    # Tests change tables with pyiceberg between Spark reads in one long session: no cached
+    # table metadata (a job is a process of its own and loads tables fresh anyway).
+    lake_spark.conf.set(f"spark.sql.catalog.{name}.cache-enabled", "false")
     return attached
 
 
