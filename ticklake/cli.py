@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
-from ticklake.config import PROJECT_ROOT, Settings
+from ticklake.config import PROJECT_ROOT, Settings, config_file
 from ticklake.errors import UserError
 from ticklake.logs import configure_logging
-from ticklake.output import BAR_COLUMNS, SNAPSHOT_COLUMNS, TRADE_COLUMNS, print_rows
+from ticklake.output import BAR_COLUMNS, SCHEDULE_COLUMNS, SNAPSHOT_COLUMNS, TRADE_COLUMNS, print_rows
 from ticklake.submit import spark_submit
 
 
@@ -137,6 +137,38 @@ def cmd_snapshots(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_maintain(settings: Settings, args: argparse.Namespace) -> int:
+    spark_submit(settings, "jobs/maintain_lake.py", *(f"--table={t}" for t in args.table))
+    return 0
+
+
+def cmd_rollup(settings: Settings, args: argparse.Namespace) -> int:
+    options = [f"--{name}={value}" for name in ("start", "end", "days") if (value := getattr(args, name)) is not None]
+    options += [f"--timeframe={t}" for t in args.timeframe] + [f"--symbol={s}" for s in args.symbol]
+    spark_submit(settings, "jobs/rollup_bars.py", *options)
+    return 0
+
+
+def cmd_schedule(settings: Settings, args: argparse.Namespace) -> int:
+    from ticklake import schedule
+
+    plan = settings.schedule
+    if args.action == "list":
+        print_rows(schedule.overview(plan, datetime.now(timezone.utc)), SCHEDULE_COLUMNS)
+    elif args.action == "run":
+        schedule.serve(plan)
+    elif args.action == "exec":
+        run = schedule.run_now(schedule.job_named(plan, args.job), plan.log_dir)
+        return 0 if run.outcome == "success" else run.exit_code if run.exit_code and run.exit_code > 0 else 1
+    elif args.action == "crontab":
+        print(schedule.crontab(plan, config_file()), end="")
+    else:
+        from ticklake.k8s import manifests
+
+        print(manifests(plan), end="")
+    return 0
+
+
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from ticklake.demo import run_demo
 
@@ -234,6 +266,30 @@ def build_parser() -> argparse.ArgumentParser:
     snapshots.add_argument("what", choices=["bars", "trades"])
     snapshots.add_argument("--timeframe", default="1m")
     snapshots.set_defaults(func=cmd_snapshots)
+
+    maintain = sub.add_parser("maintain", help="compact, expire snapshots, remove orphans in the lake "
+                                               "(spark-submit.sh jobs/maintain_lake.py)")
+    maintain.add_argument("--table", action="append", default=[], help="table name; repeat for several; default: all")
+    maintain.set_defaults(func=cmd_maintain)
+
+    rollup = sub.add_parser("rollup", help="5-minute, hourly and daily bars from the lake's 1-minute bars "
+                                           "(spark-submit.sh jobs/rollup_bars.py)")
+    rollup.add_argument("--start", help="ISO time, widened to 00:00 UTC (default: --days before --end)")
+    rollup.add_argument("--end", help="ISO time, widened to the next 00:00 UTC (default: now)")
+    rollup.add_argument("--days", type=int, help="without --start: this many UTC days up to --end (default 2)")
+    rollup.add_argument("--timeframe", action="append", default=[], help="repeat for several; default: all configured")
+    rollup.add_argument("--symbol", action="append", default=[], help="repeat for several; default: all")
+    rollup.set_defaults(func=cmd_rollup)
+
+    sched = sub.add_parser("schedule", help="scheduled jobs of [[schedule.jobs]]: list, run, exec, crontab, k8s")
+    actions = sched.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="each job's cron line, next run and last outcome")
+    actions.add_parser("run", help="the local scheduler in the foreground (metrics on schedule.metrics_port)")
+    run_one = actions.add_parser("exec", help="run one job now, logged like a scheduled run")
+    run_one.add_argument("job")
+    actions.add_parser("crontab", help="print equivalent crontab lines")
+    actions.add_parser("k8s", help="print Kubernetes CronJob manifests")
+    sched.set_defaults(func=cmd_schedule)
 
     demo = sub.add_parser("demo", help="run the whole pipeline end to end on the local feed")
     demo.add_argument("--trades", type=int, default=20_000)

@@ -146,8 +146,8 @@ class MaintenanceSettings(BaseModel):
 class ScheduledJob(BaseModel):
     """One entry of ``[[schedule.jobs]]``: a command run when its cron expression is due."""
 
-    # A DNS label, so it can name a Kubernetes CronJob too.
-    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?$")
+    # A DNS label short enough to name a Kubernetes CronJob ("ticklake-<name>", 52 at most).
+    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,41}[a-z0-9])?$")
     cron: str  # five fields: minute hour day-of-month month day-of-week
     command: str  # run from the project directory; "./spark-submit.sh jobs/..." for Spark jobs
     timeout_minutes: float = Field(default=120, gt=0)
