@@ -24,7 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -35,7 +35,7 @@ from ticklake.errors import UserError
 
 log = logging.getLogger("ticklake.schedule")
 KILL_GRACE_SECONDS = 10.0
-POLL_SECONDS = 1.0
+TIMEOUT_CHECK_SECONDS = 5.0
 MAX_SLEEP_SECONDS = 60.0  # look at the clock at least this often (it may jump)
 
 
@@ -94,12 +94,23 @@ class Launched:
     started_at: datetime
     started: float
     log_file: Path
+    ended: float | None = None  # set by the watcher the moment the process exits
+
+    def watch(self, wake: threading.Event) -> None:
+        """Note the exit time as it happens (exact durations) and wake the runner."""
+        def wait() -> None:
+            self.process.wait()
+            self.ended = time.monotonic()
+            wake.set()
+
+        threading.Thread(target=wait, name=f"watch-{self.job.name}", daemon=True).start()
 
     def finish(self, outcome: str | None = None) -> RunRecord:
         code = self.process.returncode
         outcome = outcome or ("success" if code == 0 else "failure")
+        seconds = (self.ended or time.monotonic()) - self.started
         return RunRecord(self.job.name, self.job.command, self.started_at.isoformat(),
-                         datetime.now(timezone.utc).isoformat(), round(time.monotonic() - self.started, 3), code,
+                         (self.started_at + timedelta(seconds=seconds)).isoformat(), round(seconds, 3), code,
                          outcome, str(self.log_file))
 
     def overdue(self) -> bool:
@@ -192,6 +203,8 @@ class Runner:
         self.next_due = {name: self._next(job, now) for name, job in self.jobs.items()}
         self.waiting: deque[str] = deque()
         self.running: dict[str, Launched] = {}
+        self.wake = threading.Event()  # a run ended, or stop was asked for
+        self.stopping = threading.Event()
 
     def _next(self, job: ScheduledJob, after: datetime) -> datetime:
         due = next_time(job.cron, after, self.schedule.timezone)
@@ -202,6 +215,7 @@ class Runner:
         """Reap finished and overdue runs, queue the jobs due at ``now``, start what may start.
 
         A job due several times since the last tick (the machine slept) runs once."""
+        self.wake.clear()
         done = self._reap()
         for name, job in self.jobs.items():
             if self.next_due[name] > now:
@@ -211,18 +225,19 @@ class Runner:
                 done.append(self._skipped(job, now))
             else:
                 self.waiting.append(name)
+        for run in done:
+            report(run, self.history, self.metrics)
         while self.waiting and len(self.running) < self.schedule.max_parallel:
             name = self.waiting.popleft()
             self.running[name] = launch(self.jobs[name], self.schedule.log_dir)
+            self.running[name].watch(self.wake)
             self.metrics.running.labels(name).set(1)
-        for run in done:
-            report(run, self.history, self.metrics)
         return done
 
     def _reap(self) -> list[RunRecord]:
         done = []
         for name, launched in list(self.running.items()):
-            if launched.process.poll() is not None:
+            if launched.ended is not None:
                 done.append(launched.finish())
             elif launched.overdue():
                 launched.kill()
@@ -236,9 +251,10 @@ class Runner:
         return RunRecord(job.name, job.command, now.isoformat(), now.isoformat(), 0.0, None, "skipped", None)
 
     def seconds_to_wait(self, now: datetime) -> float:
-        """Until the next due time, but polling running jobs every second."""
-        until_due = min((due - now).total_seconds() for due in self.next_due.values()) if self.next_due else 3600.0
-        return max(0.0, min(until_due, POLL_SECONDS if self.running else MAX_SLEEP_SECONDS))
+        """Until the next due time (a run that ends wakes the runner earlier), or until a
+        running job's timeout is checked again."""
+        until_due = min((due - now).total_seconds() for due in self.next_due.values()) if self.next_due else MAX_SLEEP_SECONDS
+        return max(0.0, min(until_due, TIMEOUT_CHECK_SECONDS if self.running else MAX_SLEEP_SECONDS))
 
     def stop(self) -> list[RunRecord]:
         """Stop running jobs (their runs are recorded as stopped) and forget waiting ones."""
@@ -252,12 +268,16 @@ class Runner:
             report(run, self.history, self.metrics)
         return stopped
 
-    def run(self, stop: threading.Event, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
-        """Tick until ``stop`` is set, sleeping in between; then stop what still runs."""
+    def request_stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+
+    def run(self, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+        """Tick until ``request_stop``, sleeping in between; then stop what still runs."""
         try:
-            while not stop.is_set():
+            while not self.stopping.is_set():
                 self.tick(clock())
-                stop.wait(self.seconds_to_wait(clock()))
+                self.wake.wait(self.seconds_to_wait(clock()))
         finally:
             self.stop()
 
@@ -272,13 +292,12 @@ def serve(schedule: ScheduleSettings) -> None:
     if schedule.metrics_port:
         start_http_server(schedule.metrics_port, addr="127.0.0.1", registry=metrics.registry)
         log.info("metrics on http://127.0.0.1:%d/metrics", schedule.metrics_port)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     runner = Runner(schedule, datetime.now(timezone.utc), metrics)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: runner.request_stop())
     for name, due in runner.next_due.items():
         log.info("%s: next run %s", name, due.isoformat())
-    runner.run(stop)
+    runner.run()
     log.info("scheduler stopped")
 
 

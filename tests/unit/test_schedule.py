@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -63,6 +64,23 @@ def test_a_failing_job_is_logged_counted_and_runs_again_next_time(tmp_path):
     assert sample(runner, "ticklake_schedule_last_duration_seconds", job="works") > 0
     history = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
     assert [(h["job"], h["exit_code"]) for h in history] == [("fails", 3), ("works", 0)] * 2
+
+
+def test_the_loop_runs_due_jobs_and_stops_when_asked(tmp_path):
+    runner = Runner(plan(tmp_path, ("fails", FAIL), ("works", OK)), T0)
+    history = tmp_path / "runs.jsonl"
+
+    def stop_after_both_runs():
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(history.read_text().splitlines() if history.exists() else []) < 2:
+            time.sleep(0.05)
+        runner.request_stop()
+
+    threading.Thread(target=stop_after_both_runs, daemon=True).start()
+    began = time.monotonic()
+    runner.run(clock=lambda: T0 + timedelta(seconds=30))  # 10:01:00, both due; next due 10:02
+    assert time.monotonic() - began < 20, "a finished run wakes the loop; the stop does too"
+    assert [json.loads(line)["outcome"] for line in history.read_text().splitlines()] == ["failure", "success"]
 
 
 def test_runs_of_one_job_never_overlap_and_the_runner_stops_them(tmp_path):
