@@ -135,12 +135,15 @@ class MaintenanceSettings(BaseModel):
     # A partition is compacted when it has at least this many small files.
     min_input_files: int = Field(default=5, ge=2)
     # Snapshots older than this are expired (time travel reaches back this far) ...
-    snapshot_max_age_hours: float = Field(default=7 * 24, ge=0)
+    snapshot_max_age_hours: float = Field(default=48, ge=0)
     # ... except the newest ones, which are always kept.
     retain_last_snapshots: int = Field(default=20, ge=1)
     # Files no snapshot refers to are deleted once they are this old. Keep it longer than
     # any write can take: a running write's new files are not referenced yet.
     orphan_min_age_hours: float = Field(default=72, gt=0)
+    # Metadata files (one per commit) kept besides the current one; older ones are deleted
+    # at each commit (table properties, set by 'ticklake up').
+    metadata_versions_kept: int = Field(default=50, ge=1)
 
 
 class ScheduledJob(BaseModel):

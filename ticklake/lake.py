@@ -56,15 +56,29 @@ def table_specs(settings: Settings) -> dict[str, tuple]:
     return specs
 
 
-def ensure_table(cat: Catalog, identifier: str, schema: Schema, spec: PartitionSpec) -> Table:
-    """Create the table, or evolve an existing one to ``schema``.
+def table_properties(settings: Settings) -> dict[str, str]:
+    """Properties of every lake table: each commit writes a new metadata file; keep only the
+    newest few (a streaming job commits every few seconds)."""
+    return {
+        "write.metadata.delete-after-commit.enabled": "true",
+        "write.metadata.previous-versions-max": str(settings.maintenance.metadata_versions_kept),
+    }
+
+
+def ensure_table(cat: Catalog, identifier: str, schema: Schema, spec: PartitionSpec,
+                 properties: dict[str, str] | None = None) -> Table:
+    """Create the table, or evolve an existing one to ``schema`` and ``properties``.
 
     Evolution is by name and only ever widens: a field of ``schema`` the table lacks becomes
     a new optional column (a metadata change: no data file is rewritten, old snapshots keep
     reading with the schema they were written with, old rows read the new column as null);
     a column the schema no longer has stays in the table.
     """
-    table = cat.create_table_if_not_exists(identifier, schema=schema, partition_spec=spec)
+    properties = properties or {}
+    table = cat.create_table_if_not_exists(identifier, schema=schema, partition_spec=spec, properties=properties)
+    if any(table.properties.get(key) != value for key, value in properties.items()):
+        with table.transaction() as transaction:
+            transaction.set_properties(properties)
     if _shape(schema) <= _shape(table.schema()):
         return table
     try:
@@ -86,4 +100,6 @@ def _shape(schema: Schema) -> set[tuple[str, str, bool]]:
 def ensure_tables(settings: Settings) -> list[Table]:
     cat = catalog(settings)
     cat.create_namespace_if_not_exists(settings.iceberg.namespace)
-    return [ensure_table(cat, identifier, schema, spec) for identifier, (schema, spec) in table_specs(settings).items()]
+    properties = table_properties(settings)
+    return [ensure_table(cat, identifier, schema, spec, properties)
+            for identifier, (schema, spec) in table_specs(settings).items()]

@@ -3,13 +3,14 @@ without rewriting data, and old snapshots still read with their own schema."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
 from schemas.derive import iceberg_schema
 from schemas.models import Bar
 from ticklake import lake
-from tests.lake_rows import append, bar
+from tests.lake_rows import append, bar, trade
 from ticklake.errors import UserError
 
 pytestmark = pytest.mark.integration
@@ -77,3 +78,18 @@ def test_every_lake_table_is_created_once(lake_settings):
     assert [t.metadata_location for t in again] == [t.metadata_location for t in tables]
     daily = lake.catalog(lake_settings).load_table(lake.rollup_identifier(lake_settings, "1d"))
     assert [f.name for f in daily.spec().fields] == ["window_start_year"]
+
+
+def test_old_metadata_files_are_deleted_at_commit_also_on_tables_made_before(lake_settings):
+    cat = lake.catalog(lake_settings)
+    cat.create_namespace_if_not_exists(lake_settings.iceberg.namespace)
+    identifier, (schema, spec) = next(iter(lake.table_specs(lake_settings).items()))
+    cat.create_table(identifier, schema=schema, partition_spec=spec)  # as 'ticklake up' made it before
+    settings = lake_settings.model_copy(update={"maintenance": lake_settings.maintenance.model_copy(
+        update={"metadata_versions_kept": 2})})
+    (table, *_) = lake.ensure_tables(settings)
+    assert table.properties["write.metadata.delete-after-commit.enabled"] == "true"
+    for second in range(8):
+        append(table, [trade("AAPL", T.replace(second=second), second)])
+    metadata = list(Path(table.metadata_location.removeprefix("file:")).parent.glob("*.metadata.json"))
+    assert len(metadata) <= 2 + 2, "10 versions written: the current one, the 2 kept (and the one before)"
