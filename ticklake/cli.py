@@ -137,12 +137,23 @@ def cmd_snapshots(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _known(kind: str, given: list[str], known) -> None:
+    """Refuse unknown names before a Spark job starts."""
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise UserError(f"unknown {kind} {', '.join(unknown)}; the {kind}s are: {', '.join(known)}")
+
+
 def cmd_maintain(settings: Settings, args: argparse.Namespace) -> int:
+    from ticklake.lake import table_specs
+
+    _known("table", args.table, [identifier.split(".", 1)[1] for identifier in table_specs(settings)])
     spark_submit(settings, "jobs/maintain_lake.py", *(f"--table={t}" for t in args.table))
     return 0
 
 
 def cmd_rollup(settings: Settings, args: argparse.Namespace) -> int:
+    _known("timeframe", args.timeframe, settings.iceberg.rollup_tables)
     options = [f"--{name}={value}" for name in ("start", "end", "days") if (value := getattr(args, name)) is not None]
     options += [f"--timeframe={t}" for t in args.timeframe] + [f"--symbol={s}" for s in args.symbol]
     spark_submit(settings, "jobs/rollup_bars.py", *options)

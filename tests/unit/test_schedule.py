@@ -135,3 +135,4 @@ def test_committed_manifests_match_the_configuration(monkeypatch):
     monkeypatch.setenv("TICKLAKE_CONFIG", "conf/ticklake.toml")
     with open("infra/k8s/cronjobs.yaml") as committed:
         assert committed.read() == manifests(Settings().schedule), "regenerate: ticklake schedule k8s > infra/k8s/cronjobs.yaml"
+
