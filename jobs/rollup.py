@@ -9,8 +9,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from schemas.derive import spark_schema
-from schemas.models import Bar
+from jobs.transforms import window_bars
 
 
 def roll_up(bars: DataFrame, seconds: int) -> DataFrame:
@@ -30,14 +29,4 @@ def roll_up(bars: DataFrame, seconds: int) -> DataFrame:
         F.sum("trade_count").alias("trade_count"),
         F.sum(F.col("vwap") * F.col("volume")).alias("notional"),
     )
-    rolled = grouped.select(
-        "symbol",
-        F.to_date(F.col("w.start")).alias("trade_date"),
-        F.col("w.start").alias("window_start"),
-        F.col("w.end").alias("window_end"),
-        "open", "high", "low", "close", "volume",
-        F.col("trade_count").cast("long").alias("trade_count"),
-        F.when(F.col("volume") > 0, F.col("notional") / F.col("volume")).alias("vwap"),
-        F.current_timestamp().alias("updated_at"),
-    )
-    return rolled.select(*spark_schema(Bar).fieldNames())
+    return window_bars(grouped)
