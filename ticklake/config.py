@@ -183,7 +183,13 @@ class ScheduleSettings(BaseModel):
     kubernetes: KubernetesSettings = KubernetesSettings()
 
     @model_validator(mode="after")
-    def _unique_names(self) -> ScheduleSettings:
+    def _check(self) -> ScheduleSettings:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"schedule.timezone: unknown time zone {self.timezone!r} (e.g. UTC, Europe/London)") from None
         names = [job.name for job in self.jobs]
         if len(set(names)) != len(names):
             raise ValueError(f"schedule.jobs: job names must be unique, got {names}")

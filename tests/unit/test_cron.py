@@ -51,5 +51,7 @@ def test_schedule_settings_refuse_bad_entries():
         ScheduledJob(name="x", cron="* *", command="true")
     with pytest.raises(ValidationError, match="name"):
         ScheduledJob(name="Not A DNS Label", cron="* * * * *", command="true")
+    with pytest.raises(ValidationError, match="unknown time zone"):
+        ScheduleSettings(timezone="Mars/Olympus")
     with pytest.raises(ValidationError, match="unique"):
         ScheduleSettings(jobs=[ScheduledJob(name="a", cron="@daily", command="true")] * 2)
