@@ -36,6 +36,7 @@ from ticklake.errors import UserError
 log = logging.getLogger("ticklake.schedule")
 KILL_GRACE_SECONDS = 10.0
 TIMEOUT_CHECK_SECONDS = 5.0
+COMMAND_NOT_FOUND = 127  # the exit code of a run whose command could not start, as a shell's
 MAX_SLEEP_SECONDS = 60.0  # look at the clock at least this often (it may jump)
 
 
@@ -131,6 +132,14 @@ class Launched:
         self.process.wait()
 
 
+class LaunchFailed(Exception):
+    """The command could not be started at all (not found, not executable)."""
+
+    def __init__(self, run: RunRecord) -> None:
+        super().__init__(run.job)
+        self.run = run
+
+
 def launch(job: ScheduledJob, log_dir: Path) -> Launched:
     started_at = datetime.now(timezone.utc)
     log_file = log_dir / job.name / f"{started_at:%Y%m%dT%H%M%S.%fZ}.log"
@@ -138,9 +147,15 @@ def launch(job: ScheduledJob, log_dir: Path) -> Launched:
     with log_file.open("w") as out:
         out.write(f"# {started_at.isoformat()} {job.name}: {job.command}\n")
         out.flush()
-        process = subprocess.Popen(shlex.split(job.command), cwd=PROJECT_ROOT, env=child_environment(),
-                                   stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        try:
+            process = subprocess.Popen(shlex.split(job.command), cwd=PROJECT_ROOT, env=child_environment(),
+                                       stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                       start_new_session=True)
+        except OSError as error:
+            out.write(f"could not start: {error}\n")
+            now = started_at.isoformat()
+            raise LaunchFailed(RunRecord(job.name, job.command, now, now, 0.0, COMMAND_NOT_FOUND, "failure",
+                                         str(log_file))) from None
     log.info("%s: started (pid %d): %s; log %s", job.name, process.pid, job.command, log_file)
     return Launched(job, process, started_at, time.monotonic(), log_file)
 
@@ -178,7 +193,11 @@ def report(run: RunRecord, history: History, metrics: ScheduleMetrics | None = N
 
 def run_now(job: ScheduledJob, log_dir: Path) -> RunRecord:
     """Run ``job`` once in the foreground (``ticklake schedule exec``, crontab lines)."""
-    launched = launch(job, log_dir)
+    try:
+        launched = launch(job, log_dir)
+    except LaunchFailed as failed:
+        report(failed.run, History(log_dir))
+        return failed.run
     try:
         launched.process.wait(job.timeout_minutes * 60)
         run = launched.finish()
@@ -229,7 +248,12 @@ class Runner:
             report(run, self.history, self.metrics)
         while self.waiting and len(self.running) < self.schedule.max_parallel:
             name = self.waiting.popleft()
-            self.running[name] = launch(self.jobs[name], self.schedule.log_dir)
+            try:
+                self.running[name] = launch(self.jobs[name], self.schedule.log_dir)
+            except LaunchFailed as failed:
+                report(failed.run, self.history, self.metrics)
+                done.append(failed.run)
+                continue
             self.running[name].watch(self.wake)
             self.metrics.running.labels(name).set(1)
         return done

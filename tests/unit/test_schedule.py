@@ -66,6 +66,15 @@ def test_a_failing_job_is_logged_counted_and_runs_again_next_time(tmp_path):
     assert [(h["job"], h["exit_code"]) for h in history] == [("fails", 3), ("works", 0)] * 2
 
 
+def test_a_command_that_cannot_start_is_a_failed_run_not_a_dead_runner(tmp_path):
+    runner = Runner(plan(tmp_path, ("typo", "no-such-command-ticklake --x"), ("works", OK)), T0)
+    runs = {r.job: r for r in tick_until_idle(runner, T0 + timedelta(seconds=30))}
+    assert (runs["typo"].outcome, runs["typo"].exit_code) == ("failure", 127)
+    assert "could not start" in open(runs["typo"].log_file).read()
+    assert runs["works"].outcome == "success"
+    assert sample(runner, "ticklake_schedule_runs_total", job="typo", outcome="failure") == 1
+
+
 def test_the_loop_runs_due_jobs_and_stops_when_asked(tmp_path):
     runner = Runner(plan(tmp_path, ("fails", FAIL), ("works", OK)), T0)
     history = tmp_path / "runs.jsonl"
