@@ -94,25 +94,31 @@ def one_minute_bars(trades: DataFrame) -> DataFrame:
     """
     order_key = F.struct("trade_ts", "kafka_partition", "kafka_offset", "price")
     grouped = trades.groupBy("symbol", F.window("trade_ts", f"{BAR_SECONDS} seconds").alias("w")).agg(
-        F.min(order_key).alias("first"),
-        F.max(order_key).alias("last"),
+        F.min(order_key)["price"].alias("open"),
         F.max("price").alias("high"),
         F.min("price").alias("low"),
+        F.max(order_key)["price"].alias("close"),
         F.sum("volume").alias("volume"),
         F.count(F.lit(1)).alias("trade_count"),
         F.sum(F.col("price") * F.col("volume")).alias("notional"),
     )
+    return window_bars(grouped)
+
+
+def window_bars(grouped: DataFrame) -> DataFrame:
+    """Aggregates per symbol and time window ``w`` (open, high, low, close, volume,
+    trade_count, and notional = sum of price x volume) -> ``Bar`` rows.
+
+    ``trade_date`` is the UTC date of the window's start; ``vwap`` is notional / volume,
+    null when the volume is 0.
+    """
     bars = grouped.select(
         "symbol",
         F.to_date(F.col("w.start")).alias("trade_date"),
         F.col("w.start").alias("window_start"),
         F.col("w.end").alias("window_end"),
-        F.col("first.price").alias("open"),
-        "high",
-        "low",
-        F.col("last.price").alias("close"),
-        "volume",
-        "trade_count",
+        "open", "high", "low", "close", "volume",
+        F.col("trade_count").cast("long").alias("trade_count"),
         F.when(F.col("volume") > 0, F.col("notional") / F.col("volume")).alias("vwap"),
         F.current_timestamp().alias("updated_at"),
     )

@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
-from ticklake.config import PROJECT_ROOT, Settings
+from ticklake.config import PROJECT_ROOT, Settings, config_file
 from ticklake.errors import UserError
 from ticklake.logs import configure_logging
-from ticklake.output import BAR_COLUMNS, TRADE_COLUMNS, print_rows
+from ticklake.output import BAR_COLUMNS, SCHEDULE_COLUMNS, SNAPSHOT_COLUMNS, TRADE_COLUMNS, print_rows
 from ticklake.submit import spark_submit
 
 
@@ -137,10 +137,66 @@ def cmd_query(settings: Settings, args: argparse.Namespace) -> int:
     start = _parse_time(args.start) if args.start else end - timedelta(hours=1)
     if start >= end:
         raise UserError(f"--start {start} is not before --end {end}")
-    if args.what == "bars":
+    if args.as_of or args.timeframe != "1m":
+        from ticklake import lake_query
+
+        rows = lake_query.read(settings, args.what, args.symbol, start, end, as_of=args.as_of,
+                               timeframe=args.timeframe, limit=args.limit if args.what == "trades" else None)
+        print_rows(rows, BAR_COLUMNS if args.what == "bars" else TRADE_COLUMNS)
+    elif args.what == "bars":
         print_rows(query.bars(settings, args.symbol, start, end), BAR_COLUMNS)
     else:
         print_rows(query.trades(settings, args.symbol, start, end, limit=args.limit), TRADE_COLUMNS)
+    return 0
+
+
+def cmd_snapshots(settings: Settings, args: argparse.Namespace) -> int:
+    from ticklake import lake_query
+
+    print_rows(lake_query.snapshots(settings, args.what, args.timeframe), SNAPSHOT_COLUMNS)
+    return 0
+
+
+def _known(kind: str, given: list[str], known) -> None:
+    """Refuse unknown names before a Spark job starts."""
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise UserError(f"unknown {kind} {', '.join(unknown)}; the {kind}s are: {', '.join(known)}")
+
+
+def cmd_maintain(settings: Settings, args: argparse.Namespace) -> int:
+    from ticklake.lake import table_specs
+
+    _known("table", args.table, [identifier.split(".", 1)[1] for identifier in table_specs(settings)])
+    spark_submit(settings, "jobs/maintain_lake.py", *(f"--table={t}" for t in args.table))
+    return 0
+
+
+def cmd_rollup(settings: Settings, args: argparse.Namespace) -> int:
+    _known("timeframe", args.timeframe, settings.iceberg.rollup_tables)
+    options = [f"--{name}={value}" for name in ("start", "end", "days") if (value := getattr(args, name)) is not None]
+    options += [f"--timeframe={t}" for t in args.timeframe] + [f"--symbol={s}" for s in args.symbol]
+    spark_submit(settings, "jobs/rollup_bars.py", *options)
+    return 0
+
+
+def cmd_schedule(settings: Settings, args: argparse.Namespace) -> int:
+    from ticklake import schedule
+
+    plan = settings.schedule
+    if args.action == "list":
+        print_rows(schedule.overview(plan, datetime.now(timezone.utc)), SCHEDULE_COLUMNS)
+    elif args.action == "run":
+        schedule.serve(plan)
+    elif args.action == "exec":
+        run = schedule.run_now(schedule.job_named(plan, args.job), plan.log_dir)
+        return 0 if run.outcome == "success" else run.exit_code if run.exit_code and run.exit_code > 0 else 1
+    elif args.action == "crontab":
+        print(schedule.crontab(plan, config_file()), end="")
+    else:
+        from ticklake.k8s import manifests
+
+        print(manifests(plan), end="")
     return 0
 
 
@@ -242,13 +298,46 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("action", choices=["up", "down", "status"])
     cluster.set_defaults(func=cmd_cluster)
 
-    query = sub.add_parser("query", help="time-range query of bars or trades in Cassandra (CQL)")
+    query = sub.add_parser("query", help="time-range query of bars or trades: Cassandra (CQL), or the lake "
+                                         "with --as-of or --timeframe")
     query.add_argument("what", choices=["bars", "trades"])
     query.add_argument("--symbol", required=True)
     query.add_argument("--start", help="ISO time, UTC unless it has an offset (default: end - 1 hour)")
     query.add_argument("--end", help="ISO time (default: now)")
     query.add_argument("--limit", type=int, default=1000, help="trades: at most this many rows")
+    query.add_argument("--as-of", metavar="TIME_OR_SNAPSHOT",
+                       help="read the lake as it was at this ISO time or snapshot id (time travel)")
+    query.add_argument("--timeframe", default="1m", help="bars: 1m, or a rolled-up timeframe read from the lake (5m, 1h, 1d)")
     query.set_defaults(func=cmd_query)
+
+    snapshots = sub.add_parser("snapshots", help="the lake table's snapshots (ids and times for --as-of)")
+    snapshots.add_argument("what", choices=["bars", "trades"])
+    snapshots.add_argument("--timeframe", default="1m")
+    snapshots.set_defaults(func=cmd_snapshots)
+
+    maintain = sub.add_parser("maintain", help="compact, expire snapshots, remove orphans in the lake "
+                                               "(spark-submit.sh jobs/maintain_lake.py)")
+    maintain.add_argument("--table", action="append", default=[], help="table name; repeat for several; default: all")
+    maintain.set_defaults(func=cmd_maintain)
+
+    rollup = sub.add_parser("rollup", help="5-minute, hourly and daily bars from the lake's 1-minute bars "
+                                           "(spark-submit.sh jobs/rollup_bars.py)")
+    rollup.add_argument("--start", help="ISO time, widened to 00:00 UTC (default: --days before --end)")
+    rollup.add_argument("--end", help="ISO time, widened to the next 00:00 UTC (default: now)")
+    rollup.add_argument("--days", type=int, help="without --start: this many UTC days up to --end (default 2)")
+    rollup.add_argument("--timeframe", action="append", default=[], help="repeat for several; default: all configured")
+    rollup.add_argument("--symbol", action="append", default=[], help="repeat for several; default: all")
+    rollup.set_defaults(func=cmd_rollup)
+
+    sched = sub.add_parser("schedule", help="scheduled jobs of [[schedule.jobs]]: list, run, exec, crontab, k8s")
+    actions = sched.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="each job's cron line, next run and last outcome")
+    actions.add_parser("run", help="the local scheduler in the foreground (metrics on schedule.metrics_port)")
+    run_one = actions.add_parser("exec", help="run one job now, logged like a scheduled run")
+    run_one.add_argument("job")
+    actions.add_parser("crontab", help="print equivalent crontab lines")
+    actions.add_parser("k8s", help="print Kubernetes CronJob manifests")
+    sched.set_defaults(func=cmd_schedule)
 
     demo = sub.add_parser("demo", help="run the whole pipeline end to end on the local feed")
     demo.add_argument("--trades", type=int, default=20_000)

@@ -77,6 +77,17 @@ class IcebergSettings(BaseModel):
     trades_table: str = "trades"
     bars_table: str = "bars_1m"
     quarantine_table: str = "quarantine"
+    # Rolled-up bars: timeframe -> table (jobs/rollup_bars.py). A timeframe is minutes,
+    # hours or days ("5m", "1h", "1d") and must divide a UTC day.
+    rollup_tables: dict[str, str] = {"5m": "bars_5m", "1h": "bars_1h", "1d": "bars_1d"}
+
+    @model_validator(mode="after")
+    def _check_timeframes(self) -> IcebergSettings:
+        from ticklake.timeframes import rollup_seconds
+
+        for timeframe in self.rollup_tables:
+            rollup_seconds(timeframe)
+        return self
 
     @property
     def jdbc_uri(self) -> str:
@@ -135,6 +146,74 @@ class FeedSettings(BaseModel):
     seed: int = 7
 
 
+class MaintenanceSettings(BaseModel):
+    """Retention and compaction of the lake (jobs/maintain_lake.py, docs/LAKE.md)."""
+
+    target_file_size_mb: int = Field(default=128, gt=0)
+    # A partition is compacted when it has at least this many small files.
+    min_input_files: int = Field(default=5, ge=2)
+    # Snapshots older than this are expired (time travel reaches back this far) ...
+    snapshot_max_age_hours: float = Field(default=48, ge=0)
+    # ... except the newest ones, which are always kept.
+    retain_last_snapshots: int = Field(default=20, ge=1)
+    # Files no snapshot refers to are deleted once they are this old. Keep it longer than
+    # any write can take: a running write's new files are not referenced yet.
+    orphan_min_age_hours: float = Field(default=72, gt=0)
+    # Metadata files (one per commit) kept besides the current one; older ones are deleted
+    # at each commit (table properties, set by 'ticklake up').
+    metadata_versions_kept: int = Field(default=50, ge=1)
+
+
+class ScheduledJob(BaseModel):
+    """One entry of ``[[schedule.jobs]]``: a command run when its cron expression is due."""
+
+    # A DNS label short enough to name a Kubernetes CronJob ("ticklake-<name>", 52 at most).
+    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,41}[a-z0-9])?$")
+    cron: str  # five fields: minute hour day-of-month month day-of-week
+    command: str  # run from the project directory; "./spark-submit.sh jobs/..." for Spark jobs
+    timeout_minutes: float = Field(default=120, gt=0)
+
+    @model_validator(mode="after")
+    def _check_cron(self) -> ScheduledJob:
+        from ticklake.cron import validate
+
+        validate(self.cron, self.name)
+        return self
+
+
+class KubernetesSettings(BaseModel):
+    """What ``ticklake schedule k8s`` puts into the CronJob manifests."""
+
+    namespace: str = "ticklake"
+    image: str = "ticklake:0.1.0"
+    service_account: str = "ticklake-spark"
+    spark_master: str = "k8s://https://kubernetes.default.svc:443"
+    config_map: str = "ticklake-conf"  # holds ticklake.toml, mounted at /app/conf
+    workdir: str = "/app"
+
+
+class ScheduleSettings(BaseModel):
+    timezone: str = "UTC"  # of the cron expressions
+    metrics_port: int = 9466  # 0: no metrics endpoint
+    max_parallel: int = Field(default=1, ge=1)  # due jobs beyond this wait their turn
+    log_dir: Path | None = None  # default <state_dir>/schedule
+    jobs: list[ScheduledJob] = []
+    kubernetes: KubernetesSettings = KubernetesSettings()
+
+    @model_validator(mode="after")
+    def _check(self) -> ScheduleSettings:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"schedule.timezone: unknown time zone {self.timezone!r} (e.g. UTC, Europe/London)") from None
+        names = [job.name for job in self.jobs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"schedule.jobs: job names must be unique, got {names}")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TICKLAKE_", env_nested_delimiter="__", extra="ignore"
@@ -151,6 +230,8 @@ class Settings(BaseSettings):
     spark: SparkSettings = SparkSettings()
     producer: ProducerSettings = ProducerSettings()
     feed: FeedSettings = FeedSettings()
+    maintenance: MaintenanceSettings = MaintenanceSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -176,6 +257,7 @@ class Settings(BaseSettings):
         self.spark.checkpoint_root = Path(
             self.spark.checkpoint_root or self.state_dir / "checkpoints"
         )
+        self.schedule.log_dir = Path(self.schedule.log_dir or self.state_dir / "schedule")
         return self
 
     @property
@@ -190,7 +272,7 @@ class Settings(BaseSettings):
         """These settings as ``TICKLAKE_*`` variables, to hand them to a child process
         (spark-submit, the feed). The Finnhub token is left out: children read it themselves."""
         env = {"TICKLAKE_STATE_DIR": str(self.state_dir), "TICKLAKE_CACHE_DIR": str(self.cache_dir)}
-        for section in ("kafka", "cassandra", "iceberg", "spark", "producer", "feed"):
+        for section in ("kafka", "cassandra", "iceberg", "spark", "producer", "feed", "maintenance"):
             for name, value in getattr(self, section).model_dump(mode="json").items():
                 text = value if isinstance(value, str) else json.dumps(value)
                 env[f"TICKLAKE_{section.upper()}__{name.upper()}"] = text

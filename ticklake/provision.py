@@ -120,6 +120,7 @@ def isolated(settings: Settings, tag: str, checkpoint_root: Path) -> Settings:
         "iceberg": i.model_copy(update={
             "trades_table": f"{i.trades_table}_{tag}", "bars_table": f"{i.bars_table}_{tag}",
             "quarantine_table": f"{i.quarantine_table}_{tag}",
+            "rollup_tables": {timeframe: f"{name}_{tag}" for timeframe, name in i.rollup_tables.items()},
         }),
         "spark": settings.spark.model_copy(update={"checkpoint_root": checkpoint_root}),
     })

@@ -6,25 +6,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-pyspark = pytest.importorskip("pyspark")
-from pyspark.sql import SparkSession  # noqa: E402
-
+pytest.importorskip("pyspark")
 from jobs import transforms  # noqa: E402
 
 T0 = 1_700_000_040_000  # 2023-11-14T22:14:00Z, a minute boundary
-
-
-@pytest.fixture(scope="module")
-def spark():
-    session = (
-        SparkSession.builder.master("local[1]")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", "1")
-        .config("spark.ui.enabled", "false")
-        .getOrCreate()
-    )
-    yield session
-    session.stop()
 
 
 def kafka_rows(spark, values, partition=0):
