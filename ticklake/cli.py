@@ -150,6 +150,16 @@ def cmd_flink_smoke(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
+    from ticklake.backtest import request, store
+
+    checked = store.check(settings, request.from_args(args))  # every check before Spark starts
+    _progress(f"{len(checked.param_sets)} parameter sets × {len(checked.request.symbols)} symbols "
+              f"on {checked.bars_identifier} snapshot {checked.snapshot_id}")
+    spark_submit(settings, "jobs/backtest.py", *checked.request.to_argv())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ticklake", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -224,7 +234,17 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=cmd_bench)
 
     sub.add_parser("flink-smoke", help="run the PyFlink smoke job over the trades topic").set_defaults(func=cmd_flink_smoke)
+    add_backtest_parser(sub)
     return parser
+
+
+def add_backtest_parser(sub) -> None:
+    from ticklake.backtest.request import add_arguments
+
+    backtest = sub.add_parser("backtest", help="backtest a strategy over the lake's bars, sweeping parameters "
+                                               "(Spark job jobs/backtest.py; docs/BACKTESTS.md)")
+    add_arguments(backtest, Settings())
+    backtest.set_defaults(func=cmd_backtest)
 
 
 def main(argv: list[str] | None = None) -> int:
