@@ -55,12 +55,21 @@ def rolling_std(bars: pd.DataFrame, window: int) -> np.ndarray:
     return indicator(bars, "std", window, lambda: bars["close"].rolling(window).std(ddof=0))
 
 
+def wilder_average(values: pd.Series, period: int) -> pd.Series:
+    """Wilder's smoothing: the mean of the first ``period`` values, then
+    ``previous + (value - previous) / period``; NaN before. ``values`` starts with one NaN (a diff)."""
+    seeded = values.iloc[period:].copy()
+    if seeded.empty:
+        return pd.Series(np.nan, index=values.index)
+    seeded.iloc[0] = values.iloc[1:period + 1].mean()
+    return seeded.ewm(alpha=1 / period, adjust=False).mean().reindex(values.index)
+
+
 def rsi(bars: pd.DataFrame, period: int) -> np.ndarray:
-    """Wilder's relative strength index of the close (smoothing factor 1/period), 0..100."""
+    """Wilder's relative strength index of the close, 0..100 (first value after ``period`` changes)."""
     def compute() -> pd.Series:
         change = bars["close"].diff()
-        gain = change.clip(lower=0).ewm(alpha=1 / period, adjust=False, min_periods=period).mean()
-        loss = (-change).clip(lower=0).ewm(alpha=1 / period, adjust=False, min_periods=period).mean()
+        gain, loss = wilder_average(change.clip(lower=0), period), wilder_average((-change).clip(lower=0), period)
         return 100 - 100 / (1 + gain / loss)
     return indicator(bars, "rsi", period, compute)
 

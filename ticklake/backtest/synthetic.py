@@ -38,12 +38,14 @@ def minute_bars(symbols: list[str], days: int, seed: int, first_day: date = date
     return bars
 
 
-def write_bars(settings: Settings, table: str, bars: pd.DataFrame) -> None:
+def write_bars(settings: Settings, table: str, bars: pd.DataFrame, width: pd.Timedelta = pd.Timedelta(minutes=1)
+               ) -> None:
     """Replace the lake table ``table`` with ``bars`` (columns symbol, window_start, open, high,
-    low, close, volume, trade_count, optional vwap; window_start naive UTC or tz-aware)."""
+    low, close, volume, trade_count, optional vwap; window_start naive UTC or tz-aware), each
+    bar ``width`` long."""
     bars = bars.copy()
     bars["window_start"] = pd.to_datetime(bars["window_start"], utc=True).astype("datetime64[us, UTC]")
-    bars["window_end"] = bars["window_start"] + pd.Timedelta(minutes=1)
+    bars["window_end"] = bars["window_start"] + width
     bars["trade_date"] = bars["window_start"].dt.date
     bars["trade_count"] = bars["trade_count"].astype("int64")
     bars["updated_at"] = pd.Timestamp(datetime.now(timezone.utc)).as_unit("us")
