@@ -138,6 +138,10 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
 
         ensure_topics(settings)
         result = bench.bench_producer(settings, args.trades, args.trades_per_frame, _progress)
+    elif args.what == "backtest":
+        from ticklake.backtest.bench import bench_backtest
+
+        result = bench_backtest(settings, args.days, _progress)
     print(json.dumps({"benchmark": args.what, "machine": bench.machine(), **result}, indent=2))
     return 0
 
@@ -228,9 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     bench = sub.add_parser("bench", help="run a benchmark and print its figures")
-    bench.add_argument("what", choices=["producer"])
+    bench.add_argument("what", choices=["producer", "backtest"])
     bench.add_argument("--trades", type=int, default=1_000_000)
     bench.add_argument("--trades-per-frame", type=int, default=50)
+    bench.add_argument("--days", type=int, default=252, help="backtest: trading days of 1-minute bars per symbol")
     bench.set_defaults(func=cmd_bench)
 
     sub.add_parser("flink-smoke", help="run the PyFlink smoke job over the trades topic").set_defaults(func=cmd_flink_smoke)
