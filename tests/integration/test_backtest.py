@@ -176,8 +176,10 @@ def test_ticklake_backtest_sweeps_ranks_and_writes_results_and_reports(lake_sett
     assert len(reports) == 2 and all(f"report: {path}" in done.stdout for path in reports)
     detailed = set(runs.head(2)["run_id"])
     assert set(catalog.load_table(f"{ns}.{bt.equity_table}").scan().to_pandas()["run_id"]) == detailed
-    table = done.stdout.split("rank symbol", 1)[1].split("\n\n")[0]  # the ranked table, best first
-    assert [int(line.split()[0]) for line in table.strip().splitlines()] == list(range(1, 13))
+    lines = done.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("sweep ")) + 1
+    assert lines[header].split()[:2] == ["rank", "symbol"]  # the ranked table, best first
+    assert [int(line.split()[0]) for line in lines[header + 1:header + 13]] == list(range(1, 13))
 
 
 @pytest.mark.parametrize("args, message", [
