@@ -2,7 +2,8 @@
 
 ``FinnhubTrade`` is one element of a Finnhub ``trade`` frame, ``Trade`` the validated and
 enriched trade written to Kafka, ``TradeRow`` the raw trade as stored, ``Bar`` a 1-minute
-OHLCV bar, ``QuarantinedRecord`` a record the streaming job refused.  Spark, Iceberg and CQL schemas are derived from these in ``schemas.derive``.
+OHLCV bar, ``QuarantinedRecord`` a record the streaming job refused; ``BacktestRun``, ``BacktestTrade`` and
+``EquityPoint`` the results of backtests.  Spark, Iceberg and CQL schemas are derived from these in ``schemas.derive``.
 """
 from __future__ import annotations
 
@@ -105,3 +106,76 @@ class QuarantinedRecord(BaseModel):
     raw: str | None = None
     reason: str
     quarantined_at: datetime
+
+
+class BacktestRun(BaseModel):
+    """One strategy with one parameter set over one symbol's bars: what it ran on and how it did.
+
+    ``bars_table`` at ``bars_snapshot_id`` restricted to ``[range_start, range_end)`` is exactly the
+    data it saw (Iceberg time travel), ``code_version`` the code. Metrics are null where undefined
+    (e.g. a profit factor without losing trades); definitions in docs/BACKTESTS.md.
+    """
+
+    run_id: str
+    sweep_id: str
+    rank: int
+    created_at: datetime
+    strategy: str
+    params: str  # JSON object
+    symbol: str
+    timeframe: str
+    range_start: datetime
+    range_end: datetime
+    first_bar: datetime
+    last_bar: datetime
+    bars: int
+    bars_table: str
+    bars_snapshot_id: int
+    code_version: str
+    cash: float
+    commission: float
+    slippage: float
+    allow_short: bool
+    final_equity: float
+    total_return: float | None = None
+    cagr: float | None = None
+    volatility: float | None = None
+    sharpe: float | None = None
+    sortino: float | None = None
+    max_drawdown: float | None = None
+    calmar: float | None = None
+    trades: int
+    win_rate: float | None = None
+    profit_factor: float | None = None
+    exposure: float
+    report: str | None = None
+
+
+class BacktestTrade(BaseModel):
+    """A round trip of a run: entry and exit fills at bar opens; ``is_open`` when it was still
+    open at the end of the data (then marked to the last close)."""
+
+    run_id: str
+    symbol: str
+    trade_no: int
+    units: float  # positive long, negative short
+    entry_time: datetime
+    exit_time: datetime
+    entry_price: float
+    exit_price: float
+    commission: float
+    pnl: float
+    return_pct: float
+    is_open: bool
+
+
+class EquityPoint(BaseModel):
+    """A run's account at one bar's close."""
+
+    run_id: str
+    symbol: str
+    time: datetime
+    close: float
+    position: float
+    equity: float
+    drawdown: float

@@ -225,6 +225,10 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
             result |= stream_bench.bench_backlog(settings, args.trades, _progress)
         if args.seconds:
             result |= stream_bench.bench_latency(settings, args.rate, args.seconds, args.trigger_seconds, _progress)
+    elif args.what == "backtest":
+        from ticklake.backtest.bench import bench_backtest
+
+        result = bench_backtest(settings, args.days, _progress)
     print(json.dumps({"benchmark": args.what, "machine": bench.machine(), **result}, indent=2))
     return 0
 
@@ -234,6 +238,16 @@ def cmd_flink_smoke(settings: Settings, args: argparse.Namespace) -> int:
 
     result = run_flink_smoke(settings, PROJECT_ROOT / "build" / "flink-smoke.json")
     print(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
+    from ticklake.backtest import request, store
+
+    checked = store.check(settings, request.from_args(args))  # every check before Spark starts
+    _progress(f"{len(checked.param_sets)} parameter sets × {len(checked.request.symbols)} symbols "
+              f"on {checked.bars_identifier} snapshot {checked.snapshot_id}")
+    spark_submit(settings, "jobs/backtest.py", *checked.request.to_argv())
     return 0
 
 
@@ -344,17 +358,28 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     bench = sub.add_parser("bench", help="run a benchmark and print its figures")
-    bench.add_argument("what", choices=["producer", "stream"])
+    bench.add_argument("what", choices=["producer", "stream", "backtest"])
     bench.add_argument("--trades", type=int, default=None,
                        help="trades to push through (producer: 1,000,000; stream backlog: 5,000,000; 0 skips it)")
     bench.add_argument("--trades-per-frame", type=int, default=50, help="producer: trades per feed frame")
     bench.add_argument("--rate", type=float, default=5000, help="stream latency: trades per second")
     bench.add_argument("--seconds", type=float, default=180, help="stream latency: how long (0 skips it)")
     bench.add_argument("--trigger-seconds", type=float, default=5.0, help="stream latency: the job's trigger")
+    bench.add_argument("--days", type=int, default=252, help="backtest: trading days of 1-minute bars per symbol")
     bench.set_defaults(func=cmd_bench)
 
     sub.add_parser("flink-smoke", help="run the PyFlink smoke job over the trades topic").set_defaults(func=cmd_flink_smoke)
+    add_backtest_parser(sub)
     return parser
+
+
+def add_backtest_parser(sub) -> None:
+    from ticklake.backtest.request import add_arguments
+
+    backtest = sub.add_parser("backtest", help="backtest a strategy over the lake's bars, sweeping parameters "
+                                               "(Spark job jobs/backtest.py; docs/BACKTESTS.md)")
+    add_arguments(backtest, Settings())
+    backtest.set_defaults(func=cmd_backtest)
 
 
 def main(argv: list[str] | None = None) -> int:

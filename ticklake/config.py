@@ -212,6 +212,21 @@ class ScheduleSettings(BaseModel):
         if len(set(names)) != len(names):
             raise ValueError(f"schedule.jobs: job names must be unique, got {names}")
         return self
+class BacktestSettings(BaseModel):
+    runs_table: str = "backtest_runs"
+    trades_table: str = "backtest_trades"
+    equity_table: str = "backtest_equity"
+    # Empty: <state_dir>/reports; one folder per sweep, one HTML file per detailed run.
+    reports_dir: Path | None = None
+    cash: float = 10_000.0
+    commission: float = 0.0  # fraction of traded value per fill
+    slippage: float = 0.0  # fraction of the price per fill, against the trader
+    rank_by: str = "sharpe"
+    detail_runs: int = 5  # best runs of a sweep whose trades, equity curve and report are kept
+    trading_days: int = 252  # annualisation of assets with an exchange calendar
+    # Symbols with these prefixes trade every day: annualised with 365 days.
+    every_day_prefixes: list[str] = ["BINANCE:", "COINBASE:", "KRAKEN:", "BITFINEX:", "OANDA:", "FXCM:", "FOREX:"]
+    bench_bars_table: str = "bench_bars_1m"
 
 
 class Settings(BaseSettings):
@@ -232,6 +247,7 @@ class Settings(BaseSettings):
     feed: FeedSettings = FeedSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    backtest: BacktestSettings = BacktestSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -258,6 +274,7 @@ class Settings(BaseSettings):
             self.spark.checkpoint_root or self.state_dir / "checkpoints"
         )
         self.schedule.log_dir = Path(self.schedule.log_dir or self.state_dir / "schedule")
+        self.backtest.reports_dir = Path(self.backtest.reports_dir or self.state_dir / "reports")
         return self
 
     @property
@@ -272,7 +289,7 @@ class Settings(BaseSettings):
         """These settings as ``TICKLAKE_*`` variables, to hand them to a child process
         (spark-submit, the feed). The Finnhub token is left out: children read it themselves."""
         env = {"TICKLAKE_STATE_DIR": str(self.state_dir), "TICKLAKE_CACHE_DIR": str(self.cache_dir)}
-        for section in ("kafka", "cassandra", "iceberg", "spark", "producer", "feed", "maintenance"):
+        for section in ("kafka", "cassandra", "iceberg", "spark", "producer", "feed", "maintenance", "backtest"):
             for name, value in getattr(self, section).model_dump(mode="json").items():
                 text = value if isinstance(value, str) else json.dumps(value)
                 env[f"TICKLAKE_{section.upper()}__{name.upper()}"] = text

@@ -9,7 +9,7 @@ from pyiceberg.table import Table
 from pyiceberg.transforms import DayTransform, MonthTransform, Transform, YearTransform
 
 from schemas.derive import iceberg_schema
-from schemas.models import Bar, QuarantinedRecord, TradeRow
+from schemas.models import BacktestRun, BacktestTrade, Bar, EquityPoint, QuarantinedRecord, TradeRow
 from ticklake.config import Settings
 from ticklake.errors import UserError
 from ticklake.timeframes import DAY_SECONDS, rollup_seconds
@@ -103,3 +103,34 @@ def ensure_tables(settings: Settings) -> list[Table]:
     properties = table_properties(settings)
     return [ensure_table(cat, identifier, schema, spec, properties)
             for identifier, (schema, spec) in table_specs(settings).items()]
+
+
+def backtest_table_specs(settings: Settings) -> dict[str, tuple]:
+    """Identifier -> (schema, partition spec) of the backtest result tables (unpartitioned: small,
+    read by run id)."""
+    ice, bt = settings.iceberg, settings.backtest
+    return {
+        f"{ice.namespace}.{table}": (iceberg_schema(model), PartitionSpec())
+        for table, model in ((bt.runs_table, BacktestRun), (bt.trades_table, BacktestTrade),
+                             (bt.equity_table, EquityPoint))
+    }
+
+
+def ensure_backtest_tables(settings: Settings) -> None:
+    cat = catalog(settings)
+    cat.create_namespace_if_not_exists(settings.iceberg.namespace)
+    properties = table_properties(settings)
+    for identifier, (schema, spec) in backtest_table_specs(settings).items():
+        ensure_table(cat, identifier, schema, spec, properties)
+
+
+def recreate_bars_table(settings: Settings, table: str) -> Table:
+    """An empty bars table ``table`` (the bars table's schema and partitioning) in the lake's
+    namespace, dropped first if it exists: for benchmarks and tests that bring their own bars."""
+    cat = catalog(settings)
+    cat.create_namespace_if_not_exists(settings.iceberg.namespace)
+    schema, spec = table_specs(settings)[f"{settings.iceberg.namespace}.{settings.iceberg.bars_table}"]
+    identifier = f"{settings.iceberg.namespace}.{table}"
+    if cat.table_exists(identifier):
+        cat.purge_table(identifier)
+    return cat.create_table(identifier, schema=schema, partition_spec=spec)

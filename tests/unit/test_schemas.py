@@ -6,12 +6,16 @@ import re
 import pytest
 
 from schemas import derive
-from schemas.models import Bar, FinnhubTrade, QuarantinedRecord, Trade, TradeRow
+from schemas.models import (BacktestRun, BacktestTrade, Bar, EquityPoint, FinnhubTrade, QuarantinedRecord, Trade,
+                            TradeRow)
 
 STORED = [TradeRow, Bar]
+LAKE_ONLY = [BacktestRun, BacktestTrade, EquityPoint]
 # One logical type, as each system spells it.
-SPARK = {"string": "string", "double": "double", "long": "bigint", "timestamp": "timestamp", "date": "date"}
-ICEBERG = {"string": "string", "double": "double", "long": "long", "timestamp": "timestamptz", "date": "date"}
+SPARK = {"string": "string", "double": "double", "long": "bigint", "timestamp": "timestamp", "date": "date",
+         "bool": "boolean"}
+ICEBERG = {"string": "string", "double": "double", "long": "long", "timestamp": "timestamptz", "date": "date",
+           "bool": "boolean"}
 CQL = {"string": "text", "double": "double", "long": "bigint", "timestamp": "timestamp", "date": "date"}
 
 
@@ -21,7 +25,7 @@ def cql_columns(ddl: str) -> dict[str, str]:
     return {name: kind for name, kind in pairs}
 
 
-@pytest.mark.parametrize("model", STORED + [Trade, QuarantinedRecord])
+@pytest.mark.parametrize("model", STORED + LAKE_ONLY + [Trade, QuarantinedRecord])
 def test_spark_and_iceberg_agree_on_names_types_and_nullability(model):
     spark = derive.spark_schema(model)
     iceberg = derive.iceberg_schema(model)

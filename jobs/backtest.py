@@ -1,0 +1,219 @@
+"""Batch job: backtest a strategy over the lake's bars, sweeping parameter sets × symbols on the executors.
+
+    ./spark-submit.sh jobs/backtest.py --strategy sma_crossover --symbol AAPL --symbol MSFT \\
+        --start 2026-01-01 --end 2026-07-01 --timeframe 5m --param fast=5:30:5 --param slow=40:200:20
+
+Each (symbol, chunk of parameter sets) is one group of ``applyInPandas``: its bars are resampled
+once and every parameter set of the chunk is evaluated with the vectorised engine. Metrics of all
+runs go to the runs table, ranked; the best ``--details`` runs are re-run on the driver for their
+trades, equity curves and HTML reports. Everything is checked before Spark starts.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+
+from jobs.session import build_session, iceberg_table
+from schemas.derive import spark_schema
+from schemas.models import BacktestRun, BacktestTrade, EquityPoint
+from ticklake.backtest import report, request as req, results, store, strategies, sweep
+from ticklake.backtest.metrics import METRICS
+from ticklake.config import Settings
+from ticklake.errors import UserError
+from ticklake.logs import configure_logging
+from ticklake.progress import Progress
+
+log = logging.getLogger("ticklake.backtest")
+BAR_COLUMNS = ["symbol", "window_start", "open", "high", "low", "close", "volume", "trade_count", "vwap"]
+SWEEP_COLUMNS = ["symbol", "param_index", "first_bar", "last_bar", "bars", "final_equity", *METRICS]
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    sweep_id: str
+    runs: pd.DataFrame  # BacktestRun rows, best first
+    sweep_seconds: float  # reading the bars and evaluating every run on the executors
+    bar_evaluations: int  # bars × parameter sets
+
+
+def sweep_schema():
+    from pyspark.sql import types as T
+
+    kinds = {"symbol": T.StringType(), "param_index": T.LongType(), "first_bar": T.TimestampType(),
+             "last_bar": T.TimestampType(), "bars": T.LongType()}
+    return T.StructType([T.StructField(c, kinds.get(c, T.DoubleType())) for c in SWEEP_COLUMNS])
+
+
+def read_bars(spark: SparkSession, settings: Settings, checked: store.CheckedRequest,
+              symbols: list[str] | None = None) -> DataFrame:
+    """The request's bars as of the pinned snapshot."""
+    r = checked.request
+    wanted = ", ".join("'" + s.replace("'", "''") + "'" for s in (symbols or r.symbols))
+    return spark.sql(
+        f"SELECT {', '.join(BAR_COLUMNS)} FROM {iceberg_table(settings, r.bars_table)} "
+        f"VERSION AS OF {checked.snapshot_id} WHERE symbol IN ({wanted}) "
+        f"AND window_start >= TIMESTAMP '{r.start.isoformat()}' AND window_start < TIMESTAMP '{r.end.isoformat()}'")
+
+
+def prepare(settings: Settings, timeframe: str, symbol: str, bars: pd.DataFrame) -> sweep.SymbolBars:
+    bt = settings.backtest
+    return sweep.prepare(symbol, bars, timeframe, bt.every_day_prefixes, bt.trading_days)
+
+
+def evaluate_group(settings: Settings, checked: store.CheckedRequest, chunks: int):
+    """The ``applyInPandas`` function: one symbol's bars (one chunk's copy) -> that chunk's metrics."""
+    r, param_sets = checked.request, checked.param_sets
+
+    def evaluate(bars: pd.DataFrame) -> pd.DataFrame:
+        symbol, chunk = bars["symbol"].iloc[0], int(bars["chunk"].iloc[0])
+        data = prepare(settings, r.timeframe, symbol, bars)
+        indices = list(range(chunk, len(param_sets), chunks))
+        rows = pd.DataFrame(sweep.evaluate(data, strategies.load(r.strategy), [param_sets[i] for i in indices],
+                                           r.execution))
+        return rows.assign(symbol=symbol, param_index=indices, first_bar=data.bars.index[0],
+                           last_bar=data.bars.index[-1], bars=len(data.bars))[SWEEP_COLUMNS]
+
+    return evaluate
+
+
+class TaskProgress:
+    """Prints the share of finished Spark tasks while the sweep runs."""
+
+    def __init__(self, spark: SparkSession, total: int) -> None:
+        self.tracker, self.total = spark.sparkContext.statusTracker(), total
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        progress, seen, running = Progress(self.total, "groups"), 0, 0
+        while not self.stop.wait(0.5):
+            for stage_id in self.tracker.getActiveStageIds():
+                info = self.tracker.getStageInfo(stage_id)
+                if info and info.numTasks == self.total:  # the applyInPandas stage
+                    seen, running = max(seen, info.numCompletedTasks), info.numActiveTasks
+            progress.update(seen, f"{running} running")
+        progress.update(self.total)
+        progress.finish("done")
+
+    def __enter__(self) -> TaskProgress:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def run_sweep(spark: SparkSession, settings: Settings, checked: store.CheckedRequest,
+              chunks: int | None = None) -> tuple[pd.DataFrame, float]:
+    """Metrics of every (symbol, parameter set) in SWEEP_COLUMNS, and the seconds it took."""
+    r = checked.request
+    parallelism = spark.sparkContext.defaultParallelism
+    chunks = chunks or min(len(checked.param_sets), max(1, math.ceil(4 * parallelism / len(r.symbols))))
+    groups = len(r.symbols) * chunks
+    # One shuffle partition per group, kept apart: each is one task of evaluation.
+    spark.conf.set("spark.sql.shuffle.partitions", str(groups))
+    spark.conf.set("spark.sql.adaptive.coalescePartitions.enabled", "false")
+    started = time.perf_counter()
+    with TaskProgress(spark, groups):
+        bars = read_bars(spark, settings, checked).crossJoin(spark.range(chunks).withColumnRenamed("id", "chunk"))
+        metrics = (bars.groupBy("symbol", "chunk")
+                   .applyInPandas(evaluate_group(settings, checked, chunks), sweep_schema()).toPandas())
+    return metrics, time.perf_counter() - started
+
+
+def write(spark: SparkSession, settings: Settings, frame: pd.DataFrame, model, table: str) -> None:
+    if len(frame):
+        spark.createDataFrame(frame, spark_schema(model)).writeTo(iceberg_table(settings, table)).append()
+
+
+def run(spark: SparkSession, settings: Settings, checked: store.CheckedRequest,
+        chunks: int | None = None) -> SweepResult:
+    """The whole backtest: sweep, rank, details and reports of the best runs, result tables."""
+    r, bt = checked.request, settings.backtest
+    sweep_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    metrics, seconds = run_sweep(spark, settings, checked, chunks)
+    metrics["first_bar"] = pd.to_datetime(metrics["first_bar"], utc=True)
+    metrics["last_bar"] = pd.to_datetime(metrics["last_bar"], utc=True)
+    runs = results.run_rows(results.ranked(metrics, r.rank_by), r, checked.param_sets, sweep_id,
+                            datetime.now(timezone.utc), checked.bars_identifier, checked.snapshot_id,
+                            store.code_version())
+    detailed = runs.head(r.details)
+    trades, equity = [], []
+    if len(detailed):
+        raw = read_bars(spark, settings, checked, sorted(set(detailed["symbol"]))).toPandas()
+        folder = Path(bt.reports_dir) / sweep_id
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, run_row in detailed.iterrows():
+            data = prepare(settings, r.timeframe, run_row["symbol"], raw[raw["symbol"] == run_row["symbol"]])
+            sim, _ = sweep.run(data, strategies.load(r.strategy), json.loads(run_row["params"]), r.execution)
+            trades.append(results.trade_rows(run_row["run_id"], data, sim))
+            equity.append(results.equity_rows(run_row["run_id"], data, sim, r.cash))
+            path = folder / f"{run_row['run_id']}.html"
+            path.write_text(report.render(run_row.to_dict(), data.bars, trades[-1], equity[-1]))
+            runs.loc[i, "report"] = str(path)
+    write(spark, settings, runs, BacktestRun, bt.runs_table)
+    write(spark, settings, pd.concat(trades, ignore_index=True) if trades else pd.DataFrame(), BacktestTrade,
+          bt.trades_table)
+    write(spark, settings, pd.concat(equity, ignore_index=True) if equity else pd.DataFrame(), EquityPoint,
+          bt.equity_table)
+    return SweepResult(sweep_id, runs, seconds, int(metrics["bars"].sum()) if len(metrics) else 0)
+
+
+def ranked_table(runs: pd.DataFrame, limit: int = 20) -> str:
+    """The best runs as a plain-text table."""
+    shown = runs.head(limit)[["rank", "symbol", "params", "total_return", "cagr", "sharpe", "max_drawdown",
+                              "trades", "win_rate", "profit_factor", "exposure"]]
+    text = shown.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="n/a")
+    return text + (f"\n... {len(runs) - limit} more runs in the runs table" if len(runs) > limit else "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    configure_logging()
+    settings = Settings()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    req.add_arguments(parser, settings)
+    parser.add_argument("--chunks", type=int, help="parameter-set chunks per symbol (default: enough to keep "
+                                                   "every core busy)")
+    parser.add_argument("--summary", type=Path, help="also write the sweep's figures to this JSON file")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        checked = store.check(settings, req.from_args(args))
+    except UserError as error:
+        print(f"[ticklake] error: {error}", file=sys.stderr)
+        return 2
+    spark = build_session(settings, "ticklake-backtest")
+    spark.sparkContext.setLogLevel("WARN")
+    master = spark.sparkContext.master
+    try:
+        result = run(spark, settings, checked, args.chunks)
+    finally:
+        spark.stop()
+    r = checked.request
+    print(f"\nsweep {result.sweep_id}: {r.strategy}, {len(checked.param_sets)} parameter sets × "
+          f"{len(r.symbols)} symbols, ranked by {r.rank_by}\n{ranked_table(result.runs)}")
+    print(f"\n{result.bar_evaluations:,} bar evaluations in {result.sweep_seconds:.1f} s "
+          f"({result.bar_evaluations / result.sweep_seconds:,.0f} per second)")
+    for path in result.runs["report"].dropna():
+        print(f"report: {path}")
+    if args.summary:
+        args.summary.write_text(json.dumps({
+            "sweep_id": result.sweep_id, "runs": len(result.runs), "sweep_seconds": result.sweep_seconds,
+            "bar_evaluations": result.bar_evaluations, "master": master}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""The lake side of a backtest that needs no Spark: checks before the job starts, the bars
+snapshot it pins, the result tables, and the code version it records."""
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from importlib import metadata
+
+from pyiceberg.exceptions import NoSuchTableError
+from pyiceberg.expressions import And, EqualTo, GreaterThanOrEqual, LessThan
+
+from ticklake import lake
+from ticklake.backtest.request import BacktestRequest
+from ticklake.config import PROJECT_ROOT, Settings
+from ticklake.errors import UserError
+
+
+@dataclass(frozen=True)
+class CheckedRequest:
+    request: BacktestRequest
+    bars_identifier: str  # namespace.table
+    snapshot_id: int
+    param_sets: list[dict]
+
+
+def check(settings: Settings, request: BacktestRequest) -> CheckedRequest:
+    """Every check that needs the lake (bars table, a snapshot, bars for each symbol in the range),
+    and the result tables created; a UserError saying what to do otherwise."""
+    param_sets = request.param_sets()
+    identifier = f"{settings.iceberg.namespace}.{request.bars_table}"
+    try:
+        table = lake.catalog(settings).load_table(identifier)
+    except NoSuchTableError as error:
+        raise UserError(f"no bars table {identifier} in the lake at {settings.iceberg.catalog_db}; "
+                        "run the pipeline (ticklake demo) or pass --bars-table") from error
+    snapshot = table.current_snapshot()
+    if snapshot is None:
+        raise UserError(f"the bars table {identifier} is empty")
+    in_range = (GreaterThanOrEqual("window_start", request.start.isoformat()),
+                LessThan("window_start", request.end.isoformat()))
+    missing = [symbol for symbol in request.symbols
+               if table.scan(row_filter=And(EqualTo("symbol", symbol), *in_range), selected_fields=("symbol",),
+                             snapshot_id=snapshot.snapshot_id, limit=1).to_arrow().num_rows == 0]
+    if missing:
+        raise UserError(f"no bars in {identifier} for {', '.join(missing)} from {request.start.isoformat()} "
+                        f"to {request.end.isoformat()}; check the symbols and the range")
+    lake.ensure_backtest_tables(settings)
+    return CheckedRequest(request, identifier, snapshot.snapshot_id, param_sets)
+
+
+def code_version() -> str:
+    """The git commit of the code (``-dirty`` with uncommitted changes), else the package version."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=_code_dir(), capture_output=True, text=True,
+                             timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=_code_dir(),
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return f"git:{sha}{'-dirty' if dirty else ''}"
+    except (OSError, subprocess.SubprocessError):
+        try:
+            return f"ticklake {metadata.version('ticklake')}"
+        except metadata.PackageNotFoundError:
+            return "unknown"
+
+
+def _code_dir() -> str | None:
+    """The project folder; None (the working directory) when the code runs from spark-submit's zip."""
+    return str(PROJECT_ROOT) if PROJECT_ROOT.is_dir() else None

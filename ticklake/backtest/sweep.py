@@ -1,0 +1,62 @@
+"""Parameter sweeps over one symbol: prepare its bars once, then evaluate every parameter set."""
+from __future__ import annotations
+
+import itertools
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ticklake.backtest import metrics, strategies
+from ticklake.backtest.engine import Execution, Simulation, simulate
+from ticklake.backtest.resample import resample
+from ticklake.backtest.timeframes import TIMEFRAMES
+
+
+def grid(values: dict[str, list]) -> list[dict]:
+    """Every combination of the values, the last parameter varying fastest."""
+    names = list(values)
+    return [dict(zip(names, combo)) for combo in itertools.product(*(values[n] for n in names))]
+
+
+def sample(param_sets: list[dict], n: int, seed: int) -> list[dict]:
+    """``n`` parameter sets drawn without replacement (all when there are fewer), in grid order."""
+    if n >= len(param_sets):
+        return param_sets
+    return [param_sets[i] for i in sorted(random.Random(seed).sample(range(len(param_sets)), n))]
+
+
+@dataclass(frozen=True)
+class SymbolBars:
+    """One symbol's bars at the backtest timeframe, with what the metrics need of its calendar."""
+
+    symbol: str
+    bars: pd.DataFrame
+    day_end: np.ndarray
+    years: float
+    annual: int
+
+
+def prepare(symbol: str, raw: pd.DataFrame, timeframe: str, every_day_prefixes: list[str],
+            trading_days: int) -> SymbolBars:
+    bars = resample(raw, timeframe)
+    span = bars.index[-1] + pd.Timedelta(TIMEFRAMES[timeframe]) - bars.index[0] if len(bars) else pd.Timedelta(0)
+    return SymbolBars(symbol, bars, metrics.day_ends(bars.index), span.total_seconds() / metrics.YEAR_SECONDS,
+                      metrics.periods_per_year(symbol, every_day_prefixes, trading_days))
+
+
+def run(data: SymbolBars, strategy: strategies.Strategy, params: dict, execution: Execution
+        ) -> tuple[Simulation, dict[str, float]]:
+    """One parameter set: the simulation and its metrics (plus ``final_equity``)."""
+    target = strategies.target_positions(strategy, data.bars, params)
+    sim = simulate(data.bars["open"].to_numpy(), data.bars["close"].to_numpy(), target, execution)
+    result = metrics.compute(sim, execution.cash, data.day_end, data.years, data.annual)
+    result["final_equity"] = float(sim.equity[-1])
+    return sim, result
+
+
+def evaluate(data: SymbolBars, strategy: strategies.Strategy, param_sets: list[dict], execution: Execution
+             ) -> list[dict[str, float]]:
+    """The metrics of each parameter set, in order."""
+    return [run(data, strategy, params, execution)[1] for params in param_sets]
