@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -21,6 +21,7 @@ from jobs import sinks, transforms
 from jobs.session import build_session, iceberg_table
 from ticklake.config import Settings
 from ticklake.logs import configure_logging
+from ticklake.times import parse_time
 
 log = logging.getLogger("ticklake.rebuild_bars")
 
@@ -54,11 +55,6 @@ def rebuild(spark: SparkSession, settings: Settings, start: datetime, end: datet
         return count
     finally:
         bars.unpersist()
-
-
-def parse_time(text: str) -> datetime:
-    value = datetime.fromisoformat(text)
-    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.rebuild_bars import parse_time
+from ticklake.times import parse_time
 from jobs.rollup import roll_up
 from jobs.session import build_session, iceberg_table
 from jobs.sinks import shared_view

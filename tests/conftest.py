@@ -33,8 +33,13 @@ def private_lake_settings(base: Settings, root) -> Settings:
 
 @pytest.fixture
 def lake_settings(settings: Settings, tmp_path) -> Settings:
-    """Settings with an empty private lake (no services needed)."""
-    return private_lake_settings(settings, tmp_path / "lake")
+    """Settings with an empty private lake (no services needed), checkpoints and backtest
+    reports under ``tmp_path``."""
+    private = private_lake_settings(settings, tmp_path / "lake")
+    return private.model_copy(update={
+        "backtest": private.backtest.model_copy(update={"reports_dir": tmp_path / "reports"}),
+        "spark": private.spark.model_copy(update={"checkpoint_root": tmp_path / "checkpoints"}),
+    })
 
 
 @pytest.fixture(scope="session")
@@ -83,27 +88,3 @@ def pipeline_settings(services: Settings, tmp_path):
     provision(isolated)
     yield isolated
     drop_named(isolated)
-
-
-@pytest.fixture
-def lake_settings(settings: Settings, tmp_path):
-    """The lake alone (no Kafka or Cassandra): private bars and backtest tables, reports under
-    ``tmp_path``; the tables are dropped afterwards."""
-    from ticklake import lake
-
-    tag = uuid.uuid4().hex[:8]
-    i, bt = settings.iceberg, settings.backtest
-    isolated = settings.model_copy(update={
-        "iceberg": i.model_copy(update={"bars_table": f"{i.bars_table}_{tag}"}),
-        "backtest": bt.model_copy(update={
-            "runs_table": f"{bt.runs_table}_{tag}", "trades_table": f"{bt.trades_table}_{tag}",
-            "equity_table": f"{bt.equity_table}_{tag}", "reports_dir": tmp_path / "reports",
-        }),
-        "spark": settings.spark.model_copy(update={"checkpoint_root": tmp_path / "checkpoints"}),
-    })
-    yield isolated
-    catalog = lake.catalog(isolated)
-    ice, bt = isolated.iceberg, isolated.backtest
-    for table in (ice.bars_table, bt.runs_table, bt.trades_table, bt.equity_table):
-        if catalog.table_exists(f"{ice.namespace}.{table}"):
-            catalog.purge_table(f"{ice.namespace}.{table}")

@@ -126,8 +126,12 @@ def cmd_cluster(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _parse_time(text: str) -> datetime:
-    value = datetime.fromisoformat(text)
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    from ticklake.times import parse_time
+
+    try:
+        return parse_time(text)
+    except ValueError as error:
+        raise UserError(str(error)) from None
 
 
 def cmd_query(settings: Settings, args: argparse.Namespace) -> int:

@@ -8,7 +8,6 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 
-import pytest
 import yaml
 
 from ticklake import cli

@@ -6,11 +6,12 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 
 from ticklake.backtest.timeframes import TIMEFRAMES
 from ticklake.config import Settings
 from ticklake.errors import UserError
+from ticklake.times import parse_time
 
 RANKABLE = ("sharpe", "sortino", "total_return", "cagr", "calmar", "profit_factor", "win_rate")
 
@@ -62,11 +63,6 @@ class BacktestRequest:
         if self.samples is not None:
             argv += ["--samples", str(self.samples)]
         return argv + (["--long-only"] if self.long_only else [])
-
-
-def parse_time(text: str) -> datetime:
-    value = datetime.fromisoformat(text)
-    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
 
 
 def _number(text: str) -> object:

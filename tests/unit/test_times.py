@@ -1,0 +1,30 @@
+"""Times on command lines."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from ticklake.times import parse_time
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+
+
+def test_iso_times_are_utc_unless_they_say_otherwise():
+    assert parse_time("2026-11-23T09:00") == datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+    assert parse_time("2026-11-23T10:00+01:00") == datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("now", NOW), ("now-90m", datetime(2026, 11, 23, 10, 30, tzinfo=timezone.utc)),
+    ("now-6h", datetime(2026, 11, 23, 6, 0, tzinfo=timezone.utc)),
+    ("now-30d", datetime(2026, 10, 24, 12, 0, tzinfo=timezone.utc)),
+])
+def test_relative_times_for_schedules(text, expected):
+    assert parse_time(text, now=NOW) == expected
+
+
+@pytest.mark.parametrize("text", ["yesterday", "now+1d", "now-1w", "2026-13-01"])
+def test_anything_else_says_what_is_accepted(text):
+    with pytest.raises(ValueError, match="now-30d"):
+        parse_time(text)

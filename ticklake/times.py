@@ -1,0 +1,24 @@
+"""Times on command lines: ISO (UTC unless it has an offset) or relative to now, for schedules."""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+_RELATIVE = re.compile(r"^now(?:-(\d+)([mhd]))?$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_time(text: str, now: datetime | None = None) -> datetime:
+    """``2026-11-23T09:00``, ``2026-11-23T09:00+01:00``, ``now``, ``now-90m``, ``now-6h``, ``now-30d``
+    as an aware UTC datetime. A ValueError says what is accepted (argparse shows it)."""
+    relative = _RELATIVE.match(text.strip())
+    if relative:
+        base = now or datetime.now(timezone.utc)
+        amount, unit = relative.groups()
+        return base - timedelta(**{_UNITS[unit]: int(amount)}) if amount else base
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a time: use ISO (2026-11-23T09:00, UTC unless it has an offset) "
+                         "or now, now-90m, now-6h, now-30d") from None
+    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
