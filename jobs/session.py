@@ -34,6 +34,14 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.cassandra.connection.host": ",".join(cas.contact_points),
         "spark.cassandra.connection.port": str(cas.port),
         "spark.cassandra.output.consistency.level": "LOCAL_QUORUM",
+        # Fail a write soon when Cassandra is away (the job restarts its queries and waits it
+        # out) and reconnect soon when it is back, instead of retrying inside one task for minutes.
+        "spark.cassandra.query.retry.count": "3",
+        "spark.cassandra.connection.timeoutMS": "5000",
+        "spark.cassandra.read.timeoutMS": "30000",
+        "spark.cassandra.connection.reconnectionDelayMS.min": "500",
+        "spark.cassandra.connection.reconnectionDelayMS.max": "5000",
+        "spark.cassandra.connection.keepAliveMS": "1000",
         "spark.sql.streaming.stateStore.providerClass":
             "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
     }

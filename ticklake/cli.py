@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from ticklake.config import PROJECT_ROOT, Settings, config_file
 from ticklake.errors import UserError
 from ticklake.logs import configure_logging
-from ticklake.output import BAR_COLUMNS, SCHEDULE_COLUMNS, SNAPSHOT_COLUMNS, TRADE_COLUMNS, print_rows
+from ticklake.output import BAR_COLUMNS, FORMATS, SCHEDULE_COLUMNS, SNAPSHOT_COLUMNS, TRADE_COLUMNS, print_rows
 from ticklake.submit import spark_submit
 
 
@@ -146,11 +146,16 @@ def cmd_query(settings: Settings, args: argparse.Namespace) -> int:
 
         rows = lake_query.read(settings, args.what, args.symbol, start, end, as_of=args.as_of,
                                timeframe=args.timeframe, limit=args.limit if args.what == "trades" else None)
-        print_rows(rows, BAR_COLUMNS if args.what == "bars" else TRADE_COLUMNS)
     elif args.what == "bars":
-        print_rows(query.bars(settings, args.symbol, start, end), BAR_COLUMNS)
+        rows = query.bars(settings, args.symbol, start, end)
     else:
-        print_rows(query.trades(settings, args.symbol, start, end, limit=args.limit), TRADE_COLUMNS)
+        rows = query.trades(settings, args.symbol, start, end, limit=args.limit)
+    if not rows:
+        known = settings.producer.symbols
+        hint = "" if args.symbol in known else f"; {args.symbol} is not one of the configured symbols ({', '.join(known)})"
+        _progress(f"no {args.what} of {args.symbol} from {start.isoformat()} to {end.isoformat()}{hint}")
+        return 1
+    print_rows(rows, BAR_COLUMNS if args.what == "bars" else TRADE_COLUMNS, args.format)
     return 0
 
 
@@ -319,9 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
     query = sub.add_parser("query", help="time-range query of bars or trades: Cassandra (CQL), or the lake "
                                          "with --as-of or --timeframe")
     query.add_argument("what", choices=["bars", "trades"])
-    query.add_argument("--symbol", required=True)
-    query.add_argument("--start", help="ISO time, UTC unless it has an offset (default: end - 1 hour)")
-    query.add_argument("--end", help="ISO time (default: now)")
+    query.add_argument("symbol", help="e.g. AAPL or BINANCE:BTCUSDT")
+    query.add_argument("--start", help="ISO time, UTC unless it has an offset, or now-6h (default: end - 1 hour)")
+    query.add_argument("--end", help="ISO time or now-... (default: now)")
+    query.add_argument("--format", choices=FORMATS, default="table", help="table, csv, or json (one object a line)")
     query.add_argument("--limit", type=int, default=1000, help="trades: at most this many rows")
     query.add_argument("--as-of", metavar="TIME_OR_SNAPSHOT",
                        help="read the lake as it was at this ISO time or snapshot id (time travel)")

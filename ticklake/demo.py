@@ -107,5 +107,18 @@ def run_demo(settings: Settings, trades: int, progress: Callable[[str], None]) -
         snapshot = table.current_snapshot()
         rows = snapshot.summary.get("total-records") if snapshot else 0
         print(f"\nIceberg {identifier}: {rows} rows, snapshot {snapshot.snapshot_id if snapshot else None}")
-    print(f"\nQuery more with: ticklake query bars --symbol {settings.producer.symbols[0]} --start {started:%Y-%m-%dT%H:%M}")
+    print(f"\nQuery more with: ticklake query bars {settings.producer.symbols[0]} --start {started:%Y-%m-%dT%H:%M}")
+    backtest_the_bars(settings, started, end, progress)
     return 0
+
+
+def backtest_the_bars(settings: Settings, start: datetime, end: datetime, progress: Callable[[str], None]) -> None:
+    """A moving-average crossover sweep over the bars the demo just made; the job prints the
+    ranked runs and where the HTML report of the best one is."""
+    from ticklake.backtest import request, store
+
+    wanted = request.BacktestRequest(strategy="sma_crossover", symbols=settings.producer.symbols[:2], start=start,
+                                     end=end, params={"fast": [3, 5], "slow": [8, 12]}, details=1)
+    checked = store.check(settings, wanted)
+    progress(f"backtest: {len(checked.param_sets)} parameter sets x {len(wanted.symbols)} symbols over the lake's bars")
+    spark_submit(settings, "jobs/backtest.py", *checked.request.to_argv())

@@ -1,7 +1,10 @@
-"""Plain-text tables for the terminal."""
+"""Rows for people and programs: an aligned table, CSV or JSON lines."""
 from __future__ import annotations
 
-from datetime import datetime
+import csv
+import json
+import sys
+from datetime import date, datetime
 
 BAR_COLUMNS = ["symbol", "window_start", "open", "high", "low", "close", "volume", "trade_count", "vwap"]
 TRADE_COLUMNS = ["symbol", "trade_ts", "price", "volume", "exchange", "kafka_partition", "kafka_offset"]
@@ -9,7 +12,20 @@ SCHEDULE_COLUMNS = ["job", "cron", "next_run", "last_run", "outcome", "exit_code
 SNAPSHOT_COLUMNS = ["snapshot_id", "committed_at", "operation", "added_records", "total_records"]
 
 
-def print_rows(rows: list, columns: list[str]) -> None:
+FORMATS = ("table", "csv", "json")
+
+
+def print_rows(rows: list, columns: list[str], fmt: str = "table") -> None:
+    """``table`` for the terminal; ``csv`` with a header, ``json`` one object a line (ISO times, full precision)."""
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([_plain(getattr(row, c)) for c in columns] for row in rows)
+        return
+    if fmt == "json":
+        for row in rows:
+            print(json.dumps({c: _plain(getattr(row, c)) for c in columns}))
+        return
     cells = [[_fmt(getattr(row, c)) for c in columns] for row in rows]
     widths = [max([len(c), *(len(line[i]) for line in cells)]) for i, c in enumerate(columns)]
     for line in [columns, *cells]:
@@ -22,3 +38,7 @@ def _fmt(value: object) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
     return str(value)
+
+
+def _plain(value: object) -> object:
+    return value.isoformat() if isinstance(value, (datetime, date)) else value

@@ -93,7 +93,8 @@ def assert_quarantined_exactly(settings, others) -> None:
     assert all(r["reason"] for r in rows)
 
 
-def test_awkward_trades_and_poison_records_give_exact_bars_and_a_full_quarantine(pipeline_settings, tmp_path):
+def test_awkward_trades_and_poison_records_give_exact_bars_and_a_full_quarantine(
+        pipeline_settings, tmp_path, monkeypatch, capsys):
     settings = pipeline_settings
     load_topic(settings, tmp_path, 4000, seed=1)
     spark_submit(settings, "jobs/ohlcv_stream.py", "--available-now")
@@ -101,6 +102,27 @@ def test_awkward_trades_and_poison_records_give_exact_bars_and_a_full_quarantine
     assert len(others) == len(POISON)
     assert_stores_hold_exactly(settings, trades)
     assert_quarantined_exactly(settings, others)
+    assert_cli_query_answers(settings, trades, monkeypatch, capsys)
+
+
+def assert_cli_query_answers(settings, trades, monkeypatch, capsys) -> None:
+    """``ticklake query`` as a user runs it: JSON and CSV rows of the range, a message for a stranger."""
+    from tests.reference import bars
+    from ticklake.cli import main
+
+    for name, value in settings.as_environment().items():
+        monkeypatch.setenv(name, value)
+    start, end = (t.isoformat() for t in time_range(trades))
+    capsys.readouterr()
+    assert main(["query", "bars", "MSFT", "--start", start, "--end", end, "--format", "json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    expected = {key: bar for key, bar in bars(trades).items() if key[0] == "MSFT"}
+    assert len(rows) == len(expected) and sum(r["trade_count"] for r in rows) == sum(
+        b["trade_count"] for b in expected.values())
+    assert main(["query", "trades", "AAPL", "--start", start, "--end", end, "--format", "csv", "--limit", "50"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 51
+    assert main(["query", "bars", "NOPE", "--start", start, "--end", end]) == 1
+    assert "not one of the configured symbols" in capsys.readouterr().err
 
 
 def start_job(settings, log: Path, *args: str) -> subprocess.Popen:

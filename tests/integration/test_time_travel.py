@@ -66,7 +66,7 @@ def closes(rows) -> list[tuple[str, str]]:
 
 
 def test_bars_as_of_a_time_and_a_snapshot(lake_settings, history, monkeypatch, capsys):
-    run = lambda *argv: ticklake(monkeypatch, capsys, lake_settings, "query", "bars", "--symbol", "AAPL", *RANGE, *argv)  # noqa: E731
+    run = lambda *argv: ticklake(monkeypatch, capsys, lake_settings, "query", "bars", "AAPL", *RANGE, *argv)  # noqa: E731
     code, rows, _ = run("--as-of", history["after_first"])
     assert code == 0 and closes(rows) == [("09:30:00", "1.5000")]
     code, rows, _ = run("--as-of", str(history["second"]))
@@ -76,23 +76,23 @@ def test_bars_as_of_a_time_and_a_snapshot(lake_settings, history, monkeypatch, c
 
 
 def test_trades_as_of_a_time_with_limit(lake_settings, history, monkeypatch, capsys):
-    code, rows, _ = ticklake(monkeypatch, capsys, lake_settings, "query", "trades", "--symbol", "AAPL", *RANGE,
+    code, rows, _ = ticklake(monkeypatch, capsys, lake_settings, "query", "trades", "AAPL", *RANGE,
                              "--as-of", history["after_second"])
     assert code == 0 and [row[-1] for row in rows] == ["1", "0"]  # kafka_offset, newest first
-    code, rows, _ = ticklake(monkeypatch, capsys, lake_settings, "query", "trades", "--symbol", "AAPL", *RANGE,
+    code, rows, _ = ticklake(monkeypatch, capsys, lake_settings, "query", "trades", "AAPL", *RANGE,
                              "--as-of", datetime.now(timezone.utc).isoformat(), "--limit", "1")
     assert code == 0 and [row[-1] for row in rows] == ["2"]
 
 
 def test_before_the_first_snapshot_and_unknown_ids_are_clear_errors(lake_settings, history, monkeypatch, capsys):
-    code, rows, err = ticklake(monkeypatch, capsys, lake_settings, "query", "bars", "--symbol", "AAPL", *RANGE,
+    code, rows, err = ticklake(monkeypatch, capsys, lake_settings, "query", "bars", "AAPL", *RANGE,
                                "--as-of", history["before_all"])
     assert code == 2 and rows == []
     assert "no snapshot at or before" in err and "it has 4 snapshots" in err  # the overwrite is a delete and an append
-    code, _, err = ticklake(monkeypatch, capsys, lake_settings, "query", "bars", "--symbol", "AAPL", *RANGE,
+    code, _, err = ticklake(monkeypatch, capsys, lake_settings, "query", "bars", "AAPL", *RANGE,
                             "--as-of", "12345")
     assert code == 2 and "has no snapshot 12345" in err and "ticklake snapshots" in err
-    code, _, err = ticklake(monkeypatch, capsys, lake_settings, "query", "bars", "--symbol", "AAPL", *RANGE,
+    code, _, err = ticklake(monkeypatch, capsys, lake_settings, "query", "bars", "AAPL", *RANGE,
                             "--as-of", "noon")
     assert code == 2 and "neither a snapshot id nor an ISO time" in err
 
