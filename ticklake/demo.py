@@ -118,7 +118,8 @@ def backtest_the_bars(settings: Settings, start: datetime, end: datetime, progre
     from ticklake.backtest import request, store
 
     wanted = request.BacktestRequest(strategy="sma_crossover", symbols=settings.producer.symbols[:2], start=start,
-                                     end=end, params={"fast": [3, 5], "slow": [8, 12]}, details=1)
+                                     end=end, params={"fast": [3, 5], "slow": [8, 12]}, details=1,
+                                     bars_table=settings.iceberg.bars_table)
     checked = store.check(settings, wanted)
     progress(f"backtest: {len(checked.param_sets)} parameter sets x {len(wanted.symbols)} symbols over the lake's bars")
     spark_submit(settings, "jobs/backtest.py", *checked.request.to_argv())
