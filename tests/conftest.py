@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 
 import pytest
 
 os.environ.setdefault("TICKLAKE_CONFIG", "conf/test.toml")
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # stay on loopback
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # Python workers with the project's packages
 
 from ticklake.config import Settings  # noqa: E402  (after TICKLAKE_CONFIG is set)
 

@@ -27,15 +27,9 @@ from backtesting.lib import crossover  # noqa: E402
 from backtesting.test import EURUSD, GOOG, SMA  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def spark(settings):
-    from jobs.session import build_session
-
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    session = build_session(settings, "test-backtest", with_jars=True)
-    session.sparkContext.setLogLevel("WARN")
-    yield session
-    session.stop()
+@pytest.fixture
+def spark(lake_spark):
+    return lake_spark
 
 
 def load_into_lake(settings, frames: dict[str, pd.DataFrame], width: pd.Timedelta) -> None:
@@ -122,7 +116,8 @@ def run_backtesting_py(data, strategy, **options):
         return Backtest(data, strategy, finalize_trades=False, **options).run()
 
 
-def test_sma_crossover_agrees_with_backtesting_py_to_the_trade(spark, lake_settings):
+def test_sma_crossover_agrees_with_backtesting_py_to_the_trade(spark, spark_lake_settings):
+    lake_settings = spark_lake_settings
     load_into_lake(lake_settings, {"GOOG": GOOG}, pd.Timedelta(days=1))
     stats = run_backtesting_py(GOOG, SmaCross, cash=10_000, commission=0.002, exclusive_orders=True)
     best, trades = backtest_in_lake(spark, lake_settings, strategy="sma_crossover", symbols=["GOOG"],
@@ -139,7 +134,8 @@ def test_sma_crossover_agrees_with_backtesting_py_to_the_trade(spark, lake_setti
     assert len(equity) == len(GOOG) and equity["equity"].iloc[-1] == pytest.approx(best["final_equity"])
 
 
-def test_long_only_rsi_reversion_agrees_with_backtesting_py_to_the_trade(spark, lake_settings):
+def test_long_only_rsi_reversion_agrees_with_backtesting_py_to_the_trade(spark, spark_lake_settings):
+    lake_settings = spark_lake_settings
     load_into_lake(lake_settings, {"OANDA:EUR_USD": EURUSD}, pd.Timedelta(hours=1))
     stats = run_backtesting_py(EURUSD, RsiReversion, cash=10_000, commission=0.0002)
     best, trades = backtest_in_lake(spark, lake_settings, strategy="rsi_reversion", symbols=["OANDA:EUR_USD"],
