@@ -155,10 +155,7 @@ def _enriched(wires: list[dict], received_time_ms: int, rules: FrameRules) -> li
     valid UTF-8, so times are all that is left to check."""
     if wires:
         times = [wire["t"] for wire in wires]
-        earliest, latest = min(times), max(times)
-        skew = rules.max_clock_skew_ms
-        if latest > MAX_TRADE_TIME_MS or (
-                skew is not None and (latest - received_time_ms > skew or received_time_ms - earliest > skew)):
+        if _time_problem(max(times), received_time_ms, rules) or _time_problem(min(times), received_time_ms, rules):
             return None
     default = rules.default_exchange
     return [ValidTrade(wire["s"], wire["p"], wire["v"], wire["t"], wire.get("c"), exchange_of(wire["s"], default),
@@ -184,10 +181,14 @@ def _problem(wire: FinnhubTrade, received_time_ms: int, rules: FrameRules) -> tu
     """What is wrong with a trade that passed the model, as (reason, message), if anything."""
     if wire.conditions and not _utf8_encodable(wire.conditions):
         return INVALID_TRADE, "c: not encodable as UTF-8"
-    if wire.time_ms > MAX_TRADE_TIME_MS:
-        return IMPLAUSIBLE_TIME, f"trade time {wire.time_ms} exceeds {MAX_TRADE_TIME_MS}"
-    if rules.max_clock_skew_ms is not None and abs(wire.time_ms - received_time_ms) > rules.max_clock_skew_ms:
-        return IMPLAUSIBLE_TIME, f"trade time {wire.time_ms} is more than {rules.max_clock_skew_ms} ms from its receipt"
+    return _time_problem(wire.time_ms, received_time_ms, rules)
+
+
+def _time_problem(time_ms: int, received_time_ms: int, rules: FrameRules) -> tuple[str, str] | None:
+    if time_ms > MAX_TRADE_TIME_MS:
+        return IMPLAUSIBLE_TIME, f"trade time {time_ms} exceeds {MAX_TRADE_TIME_MS}"
+    if rules.max_clock_skew_ms is not None and abs(time_ms - received_time_ms) > rules.max_clock_skew_ms:
+        return IMPLAUSIBLE_TIME, f"trade time {time_ms} is more than {rules.max_clock_skew_ms} ms from its receipt"
     return None
 
 

@@ -2,6 +2,7 @@
 load, and the driver's peak memory, on private topics and tables (docs/BENCHMARKS.md)."""
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -18,10 +19,10 @@ from pathlib import Path
 
 from producers.frames import ValidTrade
 from ticklake import lake
-from ticklake.config import PROJECT_ROOT, Settings
+from ticklake.config import Settings
 from ticklake.demo import free_port
 from ticklake.provision import cassandra_session, drop_named, isolated, provision
-from ticklake.submit import spark_submit_command
+from ticklake.submit import spark_submit_background
 
 Progress = Callable[[str], None]
 QUERIES = ("raw-cassandra", "raw-lake", "bars-cassandra", "bars-lake")
@@ -114,10 +115,8 @@ def descendants(pid: int) -> list[int]:
 
 
 def start_job(settings: Settings, log: Path, *args: str) -> subprocess.Popen:
-    command, env = spark_submit_command(settings, "jobs/ohlcv_stream.py", *args)
-    env["TICKLAKE_SPARK__METRICS_PORT"] = "0"
-    return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    quiet = settings.model_copy(update={"spark": settings.spark.model_copy(update={"metrics_port": 0})})
+    return spark_submit_background(quiet, "jobs/ohlcv_stream.py", *args, log=log)
 
 
 def processing_window(settings: Settings) -> float:
@@ -231,7 +230,6 @@ class BarWatcher:
         """Per trade: first time its bar's count reached the trade's rank in the bar (arrival
         order), minus its receipt by the producer."""
         from kafka import KafkaConsumer, TopicPartition
-        import json
 
         consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers, enable_auto_commit=False)
         topic = settings.kafka.trades_topic

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from ticklake.config import PROJECT_ROOT, Settings
 from ticklake.errors import UserError
@@ -23,3 +24,12 @@ def spark_submit(settings: Settings, script: str, *job_args: str, spark_args: tu
     print(f"[ticklake] running {' '.join(command)}", file=sys.stderr, flush=True)
     if subprocess.run(command, cwd=PROJECT_ROOT, env=env).returncode != 0:
         raise UserError(f"the Spark job {script} failed; see its output above")
+
+
+def spark_submit_background(settings: Settings, script: str, *job_args: str, log: Path) -> subprocess.Popen:
+    """Start ``spark-submit.sh script job_args`` in a session of its own (so it can be stopped or
+    killed as a whole), its output appended to ``log``."""
+    command, env = spark_submit_command(settings, script, *job_args)
+    with open(log, "ab") as out:
+        return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)

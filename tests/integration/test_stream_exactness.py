@@ -15,8 +15,7 @@ import pytest
 from producers.replay import replay
 from tests import reference
 from tests.stores import assert_stores_hold_exactly, cassandra_trade_ids, lake_rows, time_range
-from ticklake.config import PROJECT_ROOT
-from ticklake.submit import spark_submit, spark_submit_command
+from ticklake.submit import spark_submit, spark_submit_background
 
 pytestmark = pytest.mark.integration
 
@@ -126,9 +125,7 @@ def assert_cli_query_answers(settings, trades, monkeypatch, capsys) -> None:
 
 
 def start_job(settings, log: Path, *args: str) -> subprocess.Popen:
-    command, env = spark_submit_command(settings, "jobs/ohlcv_stream.py", *args)
-    return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return spark_submit_background(settings, "jobs/ohlcv_stream.py", *args, log=log)
 
 
 def batches_started(settings, query: str) -> int:
