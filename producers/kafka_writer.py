@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 
-from producers.frames import DeadLetter, ValidTrade
+from producers.frames import DeadLetter, TradeRecord, trade_json
 from producers.metrics import ProducerMetrics
 from ticklake.config import KafkaSettings
 
@@ -24,19 +25,15 @@ DELIVERY_TIMEOUT_MS = 120_000
 @dataclass
 class DeliveryCounts:
     trades_acked: int = 0
-    dead_letters_acked: int = 0
-    failed: int = 0
+    failed: int = 0  # trades and dead letters Kafka finally refused
 
 
 class KafkaWriter:
-    """Sends asynchronously; acknowledgements and failures are counted in delivery callbacks.
+    """Sends asynchronously; acknowledgements and failures are counted as the client reports them.
 
-    Per-record work is kept to counting: Prometheus counters are brought up to date by
-    ``publish_metrics`` (once a frame), and one acknowledgement in ``LATENCY_SAMPLE`` feeds the
-    latency histogram.
+    Prometheus counters are brought up to date by ``tick``, which the producer calls every 10 ms
+    between frames: once per frame would cost more at high rates and lag at low ones.
     """
-
-    LATENCY_SAMPLE = 16
 
     def __init__(self, kafka: KafkaSettings, metrics: ProducerMetrics) -> None:
         self.topic = kafka.trades_topic
@@ -46,21 +43,8 @@ class KafkaWriter:
         self._published = DeliveryCounts()
         self._lock = threading.Lock()
 
-    def send_trades(self, trades: list[ValidTrade]) -> None:
-        for trade in trades:
-            self._send(self.topic, trade.symbol.encode(), trade.to_json())
-
     def send_dead_letter(self, letter: DeadLetter) -> None:
         self._send(self.dead_letter_topic, None, letter.to_json())
-
-    def _acked(self, topic: str, latency_s: float | None) -> None:
-        with self._lock:
-            if topic == self.topic:
-                self.counts.trades_acked += 1
-                if latency_s is not None and self.counts.trades_acked % self.LATENCY_SAMPLE == 0:
-                    self.metrics.produce_latency.observe(latency_s)
-            else:
-                self.counts.dead_letters_acked += 1
 
     def _failed(self, topic: str, value: bytes, error: object) -> None:
         with self._lock:
@@ -68,7 +52,7 @@ class KafkaWriter:
         what = "trade" if topic == self.topic else "dead letter"
         log.error("Kafka refused a %s after retries (%s): %s", what, error, value[:2000].decode(errors="replace"))
 
-    def publish_metrics(self) -> None:
+    def tick(self) -> None:
         with self._lock:
             acked = self.counts.trades_acked - self._published.trades_acked
             failed = self.counts.failed - self._published.failed
@@ -79,7 +63,11 @@ class KafkaWriter:
             self.metrics.delivery_errors.inc(failed)
 
     # --- what a client defines ----------------------------------------------------------
-    def _send(self, topic: str, key: bytes | None, value: bytes) -> None:
+    def send_trades(self, trades: list[TradeRecord]) -> None:
+        raise NotImplementedError
+
+    def _send(self, topic: str, key: bytes | None, value: bytes) -> bool:
+        """Hand one record to the client; False when it refused it (counted and logged)."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -88,6 +76,11 @@ class KafkaWriter:
 
 
 class KafkaPythonWriter(KafkaWriter):
+    """Callbacks per record, in the client's sender thread; one acknowledgement in
+    ``LATENCY_SAMPLE`` feeds the latency histogram."""
+
+    LATENCY_SAMPLE = 16
+
     def __init__(self, kafka: KafkaSettings, metrics: ProducerMetrics) -> None:
         from kafka import KafkaProducer
         from kafka.errors import KafkaError
@@ -101,23 +94,45 @@ class KafkaPythonWriter(KafkaWriter):
             client_id="ticklake-producer",
         )
 
-    def _send(self, topic, key, value) -> None:
+    def send_trades(self, trades: list[TradeRecord]) -> None:
+        for trade in trades:
+            self._send(self.topic, trade["symbol"].encode(), trade_json(trade))
+
+    def _send(self, topic, key, value) -> bool:
         try:
             future = self._producer.send(topic, key=key, value=value)
         except self._send_error as error:  # no metadata or buffer space within max_block_ms
             self._failed(topic, value, error)
-            return
+            return False
         sent = time.monotonic()
         future.add_callback(lambda _metadata: self._acked(topic, time.monotonic() - sent))
         future.add_errback(lambda error: self._failed(topic, value, error))
+        return True
+
+    def _acked(self, topic: str, latency_s: float) -> None:
+        if topic != self.topic:
+            return
+        with self._lock:
+            self.counts.trades_acked += 1
+            if self.counts.trades_acked % self.LATENCY_SAMPLE == 0:
+                self.metrics.produce_latency.observe(latency_s)
 
     def close(self) -> None:
         self._producer.flush()
         self._producer.close()
-        self.publish_metrics()
+        self.tick()
 
 
 class ConfluentWriter(KafkaWriter):
+    """librdkafka reports a delivery only when it fails (``delivery.report.only.error``): a report
+    per acknowledged record cost more than producing the record. A record stays in the client
+    (``len(producer)``) until it is acknowledged or its failure is reported, so acknowledged
+    trades are those handed over, less failures, less what is still in the client: never more
+    than the truth while running (dead letters in flight count against them), exact after a flush.
+    Latency is observed once a frame: from handing its records over until as many records as
+    were handed over by then are acknowledged.
+    """
+
     def __init__(self, kafka: KafkaSettings, metrics: ProducerMetrics) -> None:
         from confluent_kafka import KafkaException, Producer
 
@@ -128,59 +143,62 @@ class ConfluentWriter(KafkaWriter):
             "delivery.timeout.ms": DELIVERY_TIMEOUT_MS, "compression.type": kafka.compression,
             "linger.ms": 10, "batch.size": 1024 * 1024, "queue.buffering.max.messages": 500_000,
             "client.id": "ticklake-producer",
+            "delivery.report.only.error": True, "on_delivery": self._delivery_failed,
         })
-        self._unpolled = 0
+        self._handed_over = self._trades_handed_over = 0  # records accepted by the client
+        self._reported_failures = self._reported_trade_failures = 0
+        self._frames: deque[tuple[int, float]] = deque()  # (records handed over by then, when)
 
-    # librdkafka serves delivery reports in the thread that calls poll() or flush(): the
-    # producing thread, or close() after it. So the trade path, the hot one, counts without the lock.
-    def send_trades(self, trades: list[ValidTrade]) -> None:
-        produce, topic, delivered = self._producer.produce, self.topic, self._trade_delivered
+    def send_trades(self, trades: list[TradeRecord]) -> None:
+        produce, topic, refused = self._producer.produce, self.topic, 0
         for trade in trades:
-            value = trade.to_json()
+            value, key = trade_json(trade), trade["symbol"].encode()
             try:
-                produce(topic, value, trade.symbol.encode(), on_delivery=delivered)
+                produce(topic, value, key)
             except (BufferError, self._send_error):  # the careful path waits for room or counts the failure
-                self._send(topic, trade.symbol.encode(), value)
-        self._served_reports_after(len(trades))
+                refused += not self._send(topic, key, value, counted=False)
+        if len(trades) > refused:
+            self._trades_handed_over += len(trades) - refused
+            self._handed_over += len(trades) - refused
+            self._frames.append((self._handed_over, time.monotonic()))
 
-    def _trade_delivered(self, error, message) -> None:
-        if error is not None:
-            self._failed(message.topic(), message.value() or b"", error)
-            return
-        counts = self.counts
-        counts.trades_acked += 1
-        if not counts.trades_acked % self.LATENCY_SAMPLE:
-            self.metrics.produce_latency.observe(message.latency())
-
-    def _delivered(self, error, message) -> None:
-        if error is not None:
-            self._failed(message.topic(), message.value() or b"", error)
-        else:
-            self._acked(message.topic(), message.latency())
-
-    def _send(self, topic, key, value) -> None:
+    def _send(self, topic, key, value, counted: bool = True) -> bool:
         while True:
             try:
-                self._producer.produce(topic, value=value, key=key, on_delivery=self._delivered)
-                break
+                self._producer.produce(topic, value=value, key=key)
+                self._handed_over += counted
+                return True
             except BufferError:  # local queue full: wait for deliveries (backpressure)
                 self._producer.poll(0.05)
             except self._send_error as error:
                 self._failed(topic, value, error)
-                return
-        self._served_reports_after(1)
+                return False
 
-    def _served_reports_after(self, sent: int) -> None:
-        self._unpolled += sent
-        if self._unpolled >= 1000:
-            self._producer.poll(0)  # serve delivery callbacks
-            self._unpolled = 0
+    # librdkafka serves reports in the thread that calls poll() or flush(): the producing thread,
+    # or close() after it, so the counts need no lock.
+    def _delivery_failed(self, error, message) -> None:
+        if error is None:
+            return
+        self._reported_failures += 1
+        self._reported_trade_failures += message.topic() == self.topic
+        self._failed(message.topic(), message.value() or b"", error)
+
+    def tick(self) -> None:
+        self._producer.poll(0)  # serve failure reports
+        in_client = len(self._producer)
+        acked = self._handed_over - self._reported_failures - in_client
+        now, frames = time.monotonic(), self._frames
+        while frames and frames[0][0] <= acked:
+            self.metrics.produce_latency.observe(now - frames.popleft()[1])
+        trades_acked = self._trades_handed_over - self._reported_trade_failures - in_client
+        self.counts.trades_acked = max(self.counts.trades_acked, trades_acked)
+        super().tick()
 
     def close(self) -> None:
         remaining = self._producer.flush(DELIVERY_TIMEOUT_MS / 1000 + 10)
         if remaining:
             log.error("%d records still undelivered after the delivery timeout", remaining)
-        self.publish_metrics()
+        self.tick()
 
 
 CLIENTS = {"kafka-python": KafkaPythonWriter, "confluent-kafka": ConfluentWriter}

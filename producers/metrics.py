@@ -22,7 +22,7 @@ class ProducerMetrics:
         self.queue_depth = Gauge(
             "ticklake_producer_queue_depth", "Frames waiting between socket reader and Kafka writer", registry=r)
         self.produce_latency = Histogram(
-            "ticklake_producer_produce_latency_seconds", "Receipt of a trade to its Kafka acknowledgement",
+            "ticklake_producer_produce_latency_seconds", "Trades handed to the Kafka client until acknowledged",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5), registry=r)
         self.last_trade = Gauge(
             "ticklake_producer_last_trade_timestamp_seconds", "Trade time of the newest trade, per symbol",

@@ -54,6 +54,8 @@ def backoff_delay(attempt: int, options: ProducerOptions, rng: random.Random) ->
 class Producer:
     """One WebSocket connection (re-opened as needed) whose frames go to a ``FrameSink``."""
 
+    TICK_SECONDS = 0.01  # metrics and the latency histogram are this current
+
     def __init__(self, settings: Settings, url: str | None = None, *, max_trades: int | None = None,
                  idle_timeout: float | None = None, options: ProducerOptions | None = None,
                  record_to: Path | None = None, replay: bool = False) -> None:
@@ -92,6 +94,7 @@ class Producer:
         log.info("connecting to %s for %d symbols", redact(self.url), len(self.symbols))
         reader = asyncio.create_task(self._read_with_reconnects(queue))
         writer = asyncio.create_task(self._drain(queue, sink))
+        ticker = asyncio.create_task(self._tick(sink))
         try:
             # The writer ends early only by failing; reading on would then just fill the queue.
             await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
@@ -101,6 +104,7 @@ class Producer:
                 await queue.put(None)
             await asyncio.wait({writer})
         finally:
+            ticker.cancel()
             await asyncio.to_thread(sink.close)  # everything handed to the sink is delivered or counted
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -115,8 +119,9 @@ class Producer:
         while not self.stopping.is_set():
             connected_at = None
             try:
-                async with websockets.connect(self.url, max_size=None, open_timeout=10, close_timeout=1,
-                                              ping_interval=20, ping_timeout=20) as socket:
+                async with websockets.connect(
+                        self.url, max_size=None, open_timeout=10, close_timeout=1, ping_interval=20, ping_timeout=20,
+                        compression="deflate" if self.settings.producer.websocket_compression else None) as socket:
                     connected_at = time.monotonic()
                     self.metrics.connected.set(1)
                     await self._subscribe(socket)
@@ -203,6 +208,13 @@ class Producer:
             if self.max_trades is not None and self.stats.trades_sent >= self.max_trades:
                 self.stopping.set()
             await asyncio.sleep(0)  # let the reader run between frames
+
+
+    async def _tick(self, sink: FrameSink) -> None:
+        """Brings metrics up to date, and serves Kafka's failure reports, between frames."""
+        while True:
+            await asyncio.sleep(self.TICK_SECONDS)
+            sink.tick()
 
 
 async def run_producer(settings: Settings, *, url: str | None = None, max_trades: int | None = None,

@@ -29,6 +29,9 @@ class FrameSink(Protocol):
 
     def handle(self, raw: str | bytes, received_ms: int) -> None: ...
 
+    def tick(self) -> None:
+        """Bring the metrics up to date (called between frames)."""
+
     def close(self) -> ProducerStats: ...
 
 
@@ -52,6 +55,7 @@ class KafkaFrameSink:
         self.rules = rules
         self.stats = ProducerStats()
         self.writer = make_writer(settings.kafka, metrics)
+        self._last_trade: dict[str, object] = {}  # the gauge's child per symbol
 
     def handle(self, raw: str | bytes, received_ms: int) -> None:
         self.stats.frames += 1
@@ -61,15 +65,19 @@ class KafkaFrameSink:
             self.metrics.feed_errors.inc()
             log.error("the feed reported an error: %s", frame.error_message)
         self.writer.send_trades(frame.trades)
-        newest = {trade.symbol: trade.trade_time_ms for trade in frame.trades}
+        newest = {trade["symbol"]: trade["trade_time_ms"] for trade in frame.trades}
         for symbol, time_ms in newest.items():
-            self.metrics.last_trade.labels(symbol).set(time_ms / 1000)
-        self.writer.publish_metrics()
+            gauge = self._last_trade.get(symbol) or self._last_trade.setdefault(
+                symbol, self.metrics.last_trade.labels(symbol))
+            gauge.set(time_ms / 1000)
         for letter in frame.dead_letters:
             self.writer.send_dead_letter(letter)
             self.metrics.trades_rejected.labels(letter.reason).inc()
         self.stats.trades_sent += len(frame.trades)
         self.stats.dead_letters += len(frame.dead_letters)
+
+    def tick(self) -> None:
+        self.writer.tick()
 
     def close(self) -> ProducerStats:
         """Flush: afterwards every trade handled is acknowledged or counted as a delivery error."""
@@ -96,6 +104,9 @@ class RecordingSink:
         self.stats.frames += 1
         self.metrics.frames.labels("recorded").inc()
         self.stats.trades_sent += len(parse_frame(raw, received_ms, self.rules).trades)
+
+    def tick(self) -> None:
+        pass
 
     def close(self) -> ProducerStats:
         self.file.close()

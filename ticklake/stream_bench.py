@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from producers.frames import ValidTrade
+from producers.frames import trade_json
 from ticklake import lake
 from ticklake.config import Settings
 from ticklake.demo import free_port
@@ -56,10 +56,12 @@ def load_backlog(settings: Settings, trades: int, minutes: int, progress: Progre
         symbol = SYMBOLS[i % len(SYMBOLS)]
         prices[symbol] *= 1 + rng.gauss(0, 0.0005)
         t = int(first + i * step)
-        value = ValidTrade(symbol, round(prices[symbol], 4), float(rng.choice((0, 1, 2, 5, 100))), t, None, "US", t)
+        value = trade_json({"symbol": symbol, "price": round(prices[symbol], 4),
+                            "volume": float(rng.choice((0, 1, 2, 5, 100))), "trade_time_ms": t, "conditions": None,
+                            "exchange": "US", "received_time_ms": t})
         while True:
             try:
-                producer.produce(topic, value.to_json(), symbol.encode())
+                producer.produce(topic, value, symbol.encode())
                 break
             except BufferError:
                 producer.poll(0.1)

@@ -92,6 +92,9 @@ def test_every_trade_sent_through_drops_stalls_and_bad_frames_is_in_kafka_once_i
     assert metric("ticklake_producer_frames_total", {"type": "error"}) == feed.errors_sent
     assert metric("ticklake_producer_reconnects_total") == stats.reconnects
     assert metric("ticklake_producer_delivery_errors_total") == 0
+    observed = metric("ticklake_producer_produce_latency_seconds_count")  # one per frame of trades
+    assert 0 < observed <= metric("ticklake_producer_frames_total", {"type": "trade"})
+    assert 0 < metric("ticklake_producer_produce_latency_seconds_sum") / observed < 5
 
 
 def test_the_kafka_python_client_delivers_the_same_way(pipeline_settings):
