@@ -76,7 +76,12 @@ def start_query(
         writer = writer.trigger(availableNow=True)
     else:
         writer = writer.trigger(processingTime=f"{trigger_seconds} seconds")
-    query = writer.start()
+    context = stream.sparkSession.sparkContext
+    context.setLocalProperty("spark.scheduler.pool", name)  # the query's thread inherits it
+    try:
+        query = writer.start()
+    finally:
+        context.setLocalProperty("spark.scheduler.pool", None)
     identity["id"] = str(query.id)
     started.set()
     return query

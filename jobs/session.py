@@ -34,6 +34,12 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.cassandra.connection.host": ",".join(cas.contact_points),
         "spark.cassandra.connection.port": str(cas.port),
         "spark.cassandra.output.consistency.level": "LOCAL_QUORUM",
+        # Unlogged batches of up to 32 KiB per Cassandra partition (a symbol's day of trades),
+        # 16 in flight per task: three times the throughput of the connector's 1 KiB default
+        # (docs/BENCHMARKS.md); infra/cassandra/cassandra.yaml accepts batches that size quietly.
+        "spark.cassandra.output.batch.grouping.key": "partition",
+        "spark.cassandra.output.batch.size.bytes": "32768",
+        "spark.cassandra.output.concurrent.writes": "16",
         # Fail a write soon when Cassandra is away (the job restarts its queries and waits it
         # out) and reconnect soon when it is back, instead of retrying inside one task for minutes.
         "spark.cassandra.query.retry.count": "3",
@@ -42,6 +48,9 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.cassandra.connection.reconnectionDelayMS.min": "500",
         "spark.cassandra.connection.reconnectionDelayMS.max": "5000",
         "spark.cassandra.connection.keepAliveMS": "1000",
+        # The streaming job's queries share the cores fairly (one pool each), so a big lake
+        # batch does not hold back the Cassandra queries that people watch.
+        "spark.scheduler.mode": "FAIR",
         "spark.sql.streaming.stateStore.providerClass":
             "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
     }

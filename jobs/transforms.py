@@ -7,16 +7,24 @@ from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from schemas.derive import spark_schema
 from schemas.models import MAX_TRADE_TIME_MS, Bar, QuarantinedRecord, Trade, TradeRow
 
 BAR_SECONDS = 60
+# Where from_json puts the text of a record that does not parse into Trade's fields and types.
+CORRUPT = "_corrupt_record"
+JSON_OPTIONS = {"columnNameOfCorruptRecord": CORRUPT, "allowNonNumericNumbers": "false"}
+
 
 def _trade_checks() -> tuple[tuple[str, Column], ...]:
-    """What must hold for a decoded Kafka record to be a trade we store: reason, failed test."""
+    """What must hold for a decoded Kafka record to be a trade we store: reason, failed test.
+
+    ``malformed``: no value, not JSON (NaN included), or not an object of Trade's field types
+    (an array, a string price), all found by the one JSON parse."""
     return (
-        ("not_json", F.get_json_object("raw", "$").isNull()),
+        ("malformed", F.col("t").isNull() | F.col(f"t.{CORRUPT}").isNotNull()),
         ("missing_field", F.col("t.symbol").isNull() | F.col("t.price").isNull()
          | F.col("t.volume").isNull() | F.col("t.trade_time_ms").isNull()
          | F.col("t.received_time_ms").isNull()),
@@ -44,7 +52,7 @@ def decode(kafka_records: DataFrame) -> DataFrame:
         kafka_records.select(
             F.col("topic"),
             raw.alias("raw"),
-            F.from_json(raw, spark_schema(Trade)).alias("t"),
+            F.from_json(raw, spark_schema(Trade).add(CORRUPT, T.StringType()), JSON_OPTIONS).alias("t"),
             F.col("partition").alias("kafka_partition"),
             F.col("offset").alias("kafka_offset"),
         )

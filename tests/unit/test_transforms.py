@@ -31,16 +31,18 @@ def test_valid_and_rejected_are_split_with_reasons(spark):
         trade("AAPL", 10.0, T0), "not json", trade("AAPL", -1.0, T0), trade("", 1.0, T0),
         {"symbol": "AAPL"}, trade("AAPL", float("nan"), T0), trade("AAPL", 0.0, T0),
         trade("AAPL", 1.0, T0, volume=-2), trade("AAPL", 1.0, 10**17), trade("AAPL", 1.0, 2**62), b"\xff\xfe",
+        [trade("AAPL", 1.0, T0)], {**trade("AAPL", 1.0, T0), "price": "1.0"}, b"",
     ]))
     assert transforms.valid_trades(decoded).count() == 1
     quarantined = transforms.quarantined(decoded).orderBy("kafka_offset").collect()
     reasons = [r.reason for r in quarantined]
-    assert reasons == ["not_json", "bad_price", "empty_symbol", "missing_field",
-                       "not_json",  # NaN is not JSON
+    assert reasons == ["malformed", "bad_price", "empty_symbol", "missing_field",
+                       "malformed",  # NaN is not JSON
                        "bad_price", "bad_volume", "bad_time", "bad_time",  # beyond year 9999
-                       "not_json"]
+                       "malformed",  # not UTF-8
+                       "malformed", "malformed", "malformed"]  # an array, a string price, empty
     assert quarantined[0].raw == "not json" and quarantined[0].topic == "t"
-    assert quarantined[-1].raw == "\ufffd\ufffd"  # not UTF-8: kept, as readable text
+    assert quarantined[-4].raw == "\ufffd\ufffd"  # not UTF-8: kept, as readable text
 
 
 def test_trade_row_fields(spark):
