@@ -6,6 +6,7 @@ import json
 import os
 import random
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -121,12 +122,18 @@ def start_job(settings: Settings, log: Path, *args: str) -> subprocess.Popen:
     return spark_submit_background(quiet, "jobs/ohlcv_stream.py", *args, log=log)
 
 
+def batch_times(settings: Settings, query: str) -> list[tuple[float, float]]:
+    """(planned, committed) epoch seconds of each committed micro-batch of ``query``: the times
+    of its offsets file and its commit file in the checkpoint."""
+    root = settings.spark.checkpoint_root / query
+    planned = {p.name: p.stat().st_mtime for p in (root / "offsets").glob("[0-9]*")}
+    return [(planned[p.name], p.stat().st_mtime) for p in (root / "commits").glob("[0-9]*") if p.name in planned]
+
+
 def processing_window(settings: Settings) -> float:
     """Seconds from the first micro-batch planned to the last committed, over all queries."""
-    root = settings.spark.checkpoint_root
-    planned = [p.stat().st_mtime for q in QUERIES for p in (root / q / "offsets").glob("[0-9]*")]
-    committed = [p.stat().st_mtime for q in QUERIES for p in (root / q / "commits").glob("[0-9]*")]
-    return max(committed) - min(planned)
+    times = [t for query in QUERIES for t in batch_times(settings, query)]
+    return max(committed for _, committed in times) - min(planned for planned, _ in times)
 
 
 def bench_backlog(settings: Settings, trades: int, progress: Progress) -> dict:
@@ -152,9 +159,11 @@ def bench_backlog(settings: Settings, trades: int, progress: Progress) -> dict:
                 "backlog_trades_per_second": round(trades / window), **peaks}
 
 
-def bench_latency(settings: Settings, rate: float, seconds: float, trigger_seconds: float,
+def bench_latency(settings: Settings, rate: float, seconds: float, trigger_seconds: float, warmup_seconds: float,
                   progress: Progress) -> dict:
-    """Receipt of a trade by the producer -> its bar showing it in Cassandra, at ``rate`` trades/s."""
+    """Receipt of a trade by the producer -> its bar showing it in Cassandra, at ``rate`` trades/s,
+    for the trades received after ``warmup_seconds`` of that load (a fresh JVM compiles its hot
+    code in the first minute; a streaming job runs for days)."""
     with private_pipeline(settings, "latency") as private:
         root = private.spark.checkpoint_root.parent
         job = start_job(private, root / "job.log", "--trigger-seconds", str(trigger_seconds),
@@ -173,7 +182,10 @@ def bench_latency(settings: Settings, rate: float, seconds: float, trigger_secon
         producer = subprocess.Popen([sys.executable, "-m", "ticklake.cli", "produce"], env=env,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         watcher = BarWatcher(private)
-        progress(f"{rate:.0f} trades/s for {seconds:.0f} s with a {trigger_seconds} s trigger ...")
+        progress(f"{rate:.0f} trades/s with a {trigger_seconds} s trigger: {warmup_seconds:.0f} s of warm-up, "
+                 f"then {seconds:.0f} s measured ...")
+        time.sleep(warmup_seconds)
+        measured_from = time.time()
         time.sleep(seconds)
         for process in (producer, feed):
             process.send_signal(signal.SIGTERM)
@@ -182,7 +194,9 @@ def bench_latency(settings: Settings, rate: float, seconds: float, trigger_secon
         watcher.stop()
         os.killpg(job.pid, signal.SIGTERM)
         job.wait(120)
-        latencies = watcher.latencies(private)
+        latencies = watcher.latencies(private, since_ms=measured_from * 1000)
+        batches = [committed - planned for planned, committed in batch_times(private, "bars-cassandra")
+                   if planned >= measured_from]
         if not latencies:
             raise RuntimeError(f"no bar updates seen; log {root / 'job.log'}")
         latencies.sort()
@@ -191,7 +205,9 @@ def bench_latency(settings: Settings, rate: float, seconds: float, trigger_secon
             return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 2)
 
         return {"latency_rate": rate, "latency_trigger_seconds": trigger_seconds, "latency_trades": len(latencies),
-                "latency_p50_seconds": pct(0.50), "latency_p95_seconds": pct(0.95), "latency_p99_seconds": pct(0.99)}
+                "latency_p50_seconds": pct(0.50), "latency_p95_seconds": pct(0.95), "latency_p99_seconds": pct(0.99),
+                "bars_cassandra_batch_seconds_median": round(statistics.median(batches), 2) if batches else None,
+                "bars_cassandra_batch_seconds_max": round(max(batches), 2) if batches else None}
 
 
 class BarWatcher:
@@ -228,9 +244,9 @@ class BarWatcher:
         self.done.set()
         self.thread.join()
 
-    def latencies(self, settings: Settings) -> list[float]:
-        """Per trade: first time its bar's count reached the trade's rank in the bar (arrival
-        order), minus its receipt by the producer."""
+    def latencies(self, settings: Settings, since_ms: float) -> list[float]:
+        """Per trade received from ``since_ms`` on: first time its bar's count reached the trade's
+        rank in the bar (arrival order), minus its receipt by the producer."""
         from kafka import KafkaConsumer, TopicPartition
 
         consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers, enable_auto_commit=False)
@@ -248,6 +264,8 @@ class BarWatcher:
                     minute = datetime.fromtimestamp(trade["trade_time_ms"] // 60_000 * 60, timezone.utc)
                     key = (trade["symbol"], minute)
                     ranks[key] = rank = ranks.get(key, 0) + 1
+                    if trade["received_time_ms"] < since_ms:
+                        continue
                     shown = next((at for count, at in self.seen.get(key, []) if count >= rank), None)
                     if shown is not None:
                         out.append(shown - trade["received_time_ms"] / 1000)
