@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from ticklake.backtest.engine import Simulation
 
@@ -33,6 +34,16 @@ def drawdown(equity: np.ndarray, cash: float) -> np.ndarray:
     return 1.0 - equity / np.maximum(np.maximum.accumulate(equity), cash)
 
 
+@njit(cache=True, nogil=True)
+def max_drawdown(equity: np.ndarray, cash: float) -> float:
+    """The largest value of :func:`drawdown` (0 when equity never falls below a peak), in one pass."""
+    peak, worst = cash, 0.0
+    for value in equity:
+        peak = max(peak, value)
+        worst = max(worst, 1.0 - value / peak)
+    return worst
+
+
 def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator > 0 else float("nan")
 
@@ -48,7 +59,7 @@ def compute(sim: Simulation, cash: float, day_end: np.ndarray, years: float, ann
     downside = np.sqrt(np.mean(np.minimum(daily, 0.0) ** 2))
     total = final / cash - 1.0
     cagr = (final / cash) ** (1.0 / years) - 1.0 if years > 0 and final > 0 else float("nan")
-    max_dd = float(max(drawdown(equity, cash).max(), 0.0))
+    max_dd = max_drawdown(equity, cash)
     pnl = sim.trades.closed_pnl
     gains, losses = pnl[pnl > 0].sum(), -pnl[pnl < 0].sum()
     return {
