@@ -177,6 +177,17 @@ def test_daily_returns_use_each_days_last_bar_and_the_calendar():
     assert metrics.periods_per_year("AAPL", ["BINANCE:"], 252) == 252
 
 
+def test_cagr_and_calmar_are_nan_for_spans_shorter_than_the_minimum():
+    days = lambda n: n / 365.25  # noqa: E731
+    short = metrics.compute(hand_simulation(), 100.0, day_end=np.arange(4), years=days(29.9), annual=252)
+    assert math.isnan(short["cagr"]) and math.isnan(short["calmar"])
+    assert short["total_return"] == pytest.approx(0.21) and short["max_drawdown"] == pytest.approx(1 - 99 / 110)
+    enough = metrics.compute(hand_simulation(), 100.0, day_end=np.arange(4), years=days(metrics.CAGR_MIN_DAYS),
+                             annual=252)
+    assert enough["cagr"] == pytest.approx(1.21 ** (365.25 / 30) - 1)
+    assert enough["calmar"] == pytest.approx(enough["cagr"] / (1 - 99 / 110))
+
+
 def test_undefined_metrics_are_nan():
     sim = simulate(OPEN, CLOSE, np.zeros(5), Execution(cash=100))
     m = metrics.compute(sim, 100.0, np.arange(5), 1.0, 252)

@@ -15,6 +15,7 @@ from ticklake.backtest.engine import Simulation
 METRICS = ("total_return", "cagr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar",
            "trades", "win_rate", "profit_factor", "exposure")
 YEAR_SECONDS = 365.25 * 24 * 3600
+CAGR_MIN_DAYS = 30  # a shorter span would annualise a few days' return into an absurd growth rate
 
 
 def day_ends(times: pd.DatetimeIndex) -> np.ndarray:
@@ -50,7 +51,8 @@ def _ratio(numerator: float, denominator: float) -> float:
 
 def compute(sim: Simulation, cash: float, day_end: np.ndarray, years: float, annual: int) -> dict[str, float]:
     """The metrics of a simulation. ``day_end`` from :func:`day_ends`; ``years`` is the data's
-    span (first bar start to last bar end) in years of 365.25 days; ``annual`` from :func:`periods_per_year`."""
+    span (first bar start to last bar end) in years of 365.25 days (CAGR and Calmar are NaN below
+    CAGR_MIN_DAYS); ``annual`` from :func:`periods_per_year`."""
     equity = sim.equity
     final = float(equity[-1])
     daily = np.diff(np.concatenate(([cash], equity[day_end]))) / np.concatenate(([cash], equity[day_end][:-1]))
@@ -58,7 +60,8 @@ def compute(sim: Simulation, cash: float, day_end: np.ndarray, years: float, ann
     std = daily.std(ddof=1) if len(daily) > 1 else float("nan")
     downside = np.sqrt(np.mean(np.minimum(daily, 0.0) ** 2))
     total = final / cash - 1.0
-    cagr = (final / cash) ** (1.0 / years) - 1.0 if years > 0 and final > 0 else float("nan")
+    long_enough = years * 365.25 >= CAGR_MIN_DAYS
+    cagr = (final / cash) ** (1.0 / years) - 1.0 if long_enough and final > 0 else float("nan")
     max_dd = max_drawdown(equity, cash)
     pnl = sim.trades.closed_pnl
     gains, losses = pnl[pnl > 0].sum(), -pnl[pnl < 0].sum()
