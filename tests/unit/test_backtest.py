@@ -255,6 +255,26 @@ def test_parameter_values_grid_and_sample():
     assert len(drawn) == 3 and drawn == sweep.sample(sets, 3, seed=1) and all(d in sets for d in drawn)
 
 
+@pytest.mark.parametrize("symbols, sets, tasks, chunks", [
+    (["A", "B", "C", "D"], 6, 2, None), (["A", "B", "C"], 6, 2, None), (["A"], 5, 2, None), (["A"], 1, 4, None),
+    (["A", "B"], 10, 4, None), (["A", "B", "C"], 6, 1, 2), ([f"S{i}" for i in range(10)], 100, 2, None)])
+def test_plan_gives_every_run_to_one_task_in_equal_shares(symbols, sets, tasks, chunks):
+    work = sweep.plan(symbols, sets, tasks, chunks)
+    runs = [(symbol, i) for share in work for symbol, indices in share.items() for i in indices]
+    assert sorted(runs) == sorted((symbol, i) for symbol in symbols for i in range(sets))  # each run once
+    assert all(share[symbol] == sorted(share[symbol]) for share in work for symbol in share)
+    sizes = [sum(map(len, share.values())) for share in work]
+    assert len(work) <= tasks and max(sizes) - min(sizes) <= 1
+
+
+def test_plan_keeps_a_tasks_symbols_together():
+    work = sweep.plan([f"S{i}" for i in range(10)], 100, 2)
+    assert [list(share) for share in work] == [[f"S{i}" for i in range(5)], [f"S{i}" for i in range(5, 10)]]
+    assert all(indices == list(range(100)) for share in work for indices in share.values())
+    assert sweep.plan(["A", "B", "C"], 4, 2) == [{"A": [0, 1, 2, 3], "B": [0, 2]}, {"B": [1, 3], "C": [0, 1, 2, 3]}]
+    assert sweep.plan(["A"], 5, 2) == [{"A": [0, 2, 4]}, {"A": [1, 3]}]
+
+
 def test_request_options_round_trip_through_the_job_arguments(settings):
     parser = argparse.ArgumentParser()
     request.add_arguments(parser, settings)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from dataclasses import dataclass
 
@@ -25,6 +26,21 @@ def sample(param_sets: list[dict], n: int, seed: int) -> list[dict]:
     if n >= len(param_sets):
         return param_sets
     return [param_sets[i] for i in sorted(random.Random(seed).sample(range(len(param_sets)), n))]
+
+
+def plan(symbols: list[str], sets: int, tasks: int, chunks: int | None = None) -> list[dict[str, list[int]]]:
+    """The work of each task: symbol -> indices of its parameter sets. Each symbol's sets are cut
+    into ``chunks`` (chunk *c* takes sets *c*, *c + k*, ...; by default just enough for every task to
+    get the same number of chunks) and the chunks, symbol by symbol, are dealt to the tasks in
+    contiguous runs, so that a task holds as few symbols as it can."""
+    chunks = min(sets, chunks or tasks // math.gcd(len(symbols), tasks))
+    units = [(symbol, c) for symbol in symbols for c in range(chunks)]
+    tasks = min(tasks, len(units))
+    work: list[dict[str, list[int]]] = [{} for _ in range(tasks)]
+    for t in range(tasks):
+        for symbol, c in units[t * len(units) // tasks:(t + 1) * len(units) // tasks]:
+            work[t].setdefault(symbol, []).extend(range(c, sets, chunks))
+    return [{symbol: sorted(indices) for symbol, indices in task.items()} for task in work]
 
 
 @dataclass(frozen=True)
