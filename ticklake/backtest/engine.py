@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from numba import njit
+from numba import njit, types
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,9 @@ def _clean(target, low):
     return out
 
 
-_clean_compiled = njit(cache=True, nogil=True)(_clean)
+# Compiled (or loaded from numba's cache) at import, for read-only float arrays (pandas gives those).
+ARRAY = types.Array(types.float64, 1, "A", readonly=True)
+_clean_compiled = njit((ARRAY, types.float64), cache=True, nogil=True)(_clean)
 
 
 def clean_target(target: np.ndarray, allow_short: bool) -> np.ndarray:
@@ -144,7 +146,7 @@ def _walk(target, open_, close, cash0, commission, slippage, whole_units):
     return units_bar, cash_bar, equity, trades
 
 
-_walk_compiled = njit(cache=True, nogil=True)(_walk)
+_walk_compiled = njit((ARRAY,) * 3 + (types.float64,) * 3 + (types.boolean,), cache=True, nogil=True)(_walk)
 
 
 def simulate(open_: np.ndarray, close: np.ndarray, target: np.ndarray, execution: Execution) -> Simulation:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from numba import njit
+from numba import njit, types
 
-from ticklake.backtest.engine import Simulation
+from ticklake.backtest.engine import ARRAY, Simulation
 
 METRICS = ("total_return", "cagr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar",
            "trades", "win_rate", "profit_factor", "exposure")
@@ -35,7 +35,7 @@ def drawdown(equity: np.ndarray, cash: float) -> np.ndarray:
     return 1.0 - equity / np.maximum(np.maximum.accumulate(equity), cash)
 
 
-@njit(cache=True, nogil=True)
+@njit((ARRAY, types.float64), cache=True, nogil=True)
 def max_drawdown(equity: np.ndarray, cash: float) -> float:
     """The largest value of :func:`drawdown` (0 when equity never falls below a peak), in one pass."""
     peak, worst = cash, 0.0
