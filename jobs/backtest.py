@@ -52,6 +52,10 @@ def prepare(settings: Settings, timeframe: str, symbol: str, bars: pd.DataFrame)
     return sweep.prepare(symbol, bars, timeframe, bt.every_day_prefixes, bt.trading_days)
 
 
+def import_engine(_) -> None:
+    import ticklake.backtest.sweep  # noqa: F401
+
+
 def evaluate_task(settings: Settings, request: req.BacktestRequest, param_sets: list[dict]):
     """The function of a sweep task: its share of the runs, symbol -> (its bars, indices of its
     parameter sets) -> their metrics, SWEEP_COLUMNS."""
@@ -104,11 +108,17 @@ def run_sweep(spark: SparkSession, settings: Settings, checked: store.CheckedReq
     r, sc = checked.request, spark.sparkContext
     work = sweep.plan(r.symbols, len(checked.param_sets), sc.defaultParallelism, chunks)
     started = time.perf_counter()
+    # A fresh Python worker takes seconds to import pandas and numba: start the workers while the
+    # driver reads the bars and packs the tasks (the sweep's tasks then find them idle and ready).
+    workers = threading.Thread(target=sc.parallelize(range(len(work)), len(work)).foreach, args=(import_engine,))
+    workers.start()
     bars = {symbol: rows.drop(columns="symbol")
             for symbol, rows in store.read_bars(settings, checked, r.symbols).groupby("symbol")}
-    shares = [{symbol: (bars[symbol], indices) for symbol, indices in share.items()} for share in work]
-    with TaskProgress(spark, len(shares)):
-        frames = sc.parallelize(shares, len(shares)).map(evaluate_task(settings, r, checked.param_sets)).collect()
+    shares = sc.parallelize([{symbol: (bars[symbol], indices) for symbol, indices in share.items()}
+                             for share in work], len(work))
+    workers.join()
+    with TaskProgress(spark, len(work)):
+        frames = shares.map(evaluate_task(settings, r, checked.param_sets)).collect()
     return pd.concat(frames, ignore_index=True), time.perf_counter() - started
 
 
