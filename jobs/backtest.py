@@ -3,17 +3,17 @@
     ./spark-submit.sh jobs/backtest.py --strategy sma_crossover --symbol AAPL --symbol MSFT \\
         --start 2026-01-01 --end 2026-07-01 --timeframe 5m --param fast=5:30:5 --param slow=40:200:20
 
-Each (symbol, chunk of parameter sets) is one group of ``applyInPandas``: its bars are resampled
-once and every parameter set of the chunk is evaluated with the vectorised engine. Metrics of all
-runs go to the runs table, ranked; the best ``--details`` runs are re-run on the driver for their
-trades, equity curves and HTML reports. Everything is checked before Spark starts.
+The sweep's runs (symbol × parameter set) are shared out to one task per core (``sweep.plan``).
+The driver reads the bars at the pinned snapshot once and ships each task its symbols' bars; the
+task resamples each symbol once and evaluates its parameter sets with the vectorised engine.
+Metrics of all runs go to the runs table, ranked; the best ``--details`` runs are re-run on the
+driver for their trades, equity curves and HTML reports. Everything is checked before Spark starts.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
-import math
 import sys
 import threading
 import time
@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 
 from jobs.session import build_session, iceberg_table
 from schemas.derive import spark_schema
@@ -36,7 +36,6 @@ from ticklake.logs import configure_logging
 from ticklake.progress import Progress
 
 log = logging.getLogger("ticklake.backtest")
-BAR_COLUMNS = ["symbol", "window_start", "open", "high", "low", "close", "volume", "trade_count", "vwap"]
 SWEEP_COLUMNS = ["symbol", "param_index", "first_bar", "last_bar", "bars", "final_equity", *METRICS]
 
 
@@ -48,48 +47,33 @@ class SweepResult:
     bar_evaluations: int  # bars × parameter sets
 
 
-def sweep_schema():
-    from pyspark.sql import types as T
-
-    kinds = {"symbol": T.StringType(), "param_index": T.LongType(), "first_bar": T.TimestampType(),
-             "last_bar": T.TimestampType(), "bars": T.LongType()}
-    return T.StructType([T.StructField(c, kinds.get(c, T.DoubleType())) for c in SWEEP_COLUMNS])
-
-
-def read_bars(spark: SparkSession, settings: Settings, checked: store.CheckedRequest,
-              symbols: list[str] | None = None) -> DataFrame:
-    """The request's bars as of the pinned snapshot."""
-    r = checked.request
-    wanted = ", ".join("'" + s.replace("'", "''") + "'" for s in (symbols or r.symbols))
-    return spark.sql(
-        f"SELECT {', '.join(BAR_COLUMNS)} FROM {iceberg_table(settings, r.bars_table)} "
-        f"VERSION AS OF {checked.snapshot_id} WHERE symbol IN ({wanted}) "
-        f"AND window_start >= TIMESTAMP '{r.start.isoformat()}' AND window_start < TIMESTAMP '{r.end.isoformat()}'")
-
-
 def prepare(settings: Settings, timeframe: str, symbol: str, bars: pd.DataFrame) -> sweep.SymbolBars:
     bt = settings.backtest
     return sweep.prepare(symbol, bars, timeframe, bt.every_day_prefixes, bt.trading_days)
 
 
-def evaluate_group(settings: Settings, checked: store.CheckedRequest, chunks: int):
-    """The ``applyInPandas`` function: one symbol's bars (one chunk's copy) -> that chunk's metrics."""
-    r, param_sets = checked.request, checked.param_sets
+def import_engine(_) -> None:
+    import ticklake.backtest.sweep  # noqa: F401
 
-    def evaluate(bars: pd.DataFrame) -> pd.DataFrame:
-        symbol, chunk = bars["symbol"].iloc[0], int(bars["chunk"].iloc[0])
-        data = prepare(settings, r.timeframe, symbol, bars)
-        indices = list(range(chunk, len(param_sets), chunks))
-        rows = pd.DataFrame(sweep.evaluate(data, strategies.load(r.strategy), [param_sets[i] for i in indices],
-                                           r.execution))
-        return rows.assign(symbol=symbol, param_index=indices, first_bar=data.bars.index[0],
-                           last_bar=data.bars.index[-1], bars=len(data.bars))[SWEEP_COLUMNS]
+
+def evaluate_task(settings: Settings, request: req.BacktestRequest, param_sets: list[dict]):
+    """The function of a sweep task: its share of the runs, symbol -> (its bars, indices of its
+    parameter sets) -> their metrics, SWEEP_COLUMNS."""
+
+    def evaluate(share: dict[str, tuple[pd.DataFrame, list[int]]]) -> pd.DataFrame:
+        strategy, frames = strategies.load(request.strategy), []
+        for symbol, (bars, indices) in share.items():
+            data = prepare(settings, request.timeframe, symbol, bars)
+            rows = pd.DataFrame(sweep.evaluate(data, strategy, [param_sets[i] for i in indices], request.execution))
+            frames.append(rows.assign(symbol=symbol, param_index=indices, first_bar=data.bars.index[0],
+                                      last_bar=data.bars.index[-1], bars=len(data.bars))[SWEEP_COLUMNS])
+        return pd.concat(frames, ignore_index=True)
 
     return evaluate
 
 
 class TaskProgress:
-    """Prints the share of finished Spark tasks while the sweep runs."""
+    """Prints the share of finished evaluation tasks while the sweep runs."""
 
     def __init__(self, spark: SparkSession, total: int) -> None:
         self.tracker, self.total = spark.sparkContext.statusTracker(), total
@@ -99,9 +83,10 @@ class TaskProgress:
     def _watch(self) -> None:
         progress, seen, running = Progress(self.total, "groups"), 0, 0
         while not self.stop.wait(0.5):
-            for stage_id in self.tracker.getActiveStageIds():
-                info = self.tracker.getStageInfo(stage_id)
-                if info and info.numTasks == self.total:  # the applyInPandas stage
+            for job_id in self.tracker.getActiveJobsIds():
+                job = self.tracker.getJobInfo(job_id)
+                info = job and self.tracker.getStageInfo(max(job.stageIds))  # the last stage evaluates
+                if info:
                     seen, running = max(seen, info.numCompletedTasks), info.numActiveTasks
             progress.update(seen, f"{running} running")
         progress.update(self.total)
@@ -118,20 +103,23 @@ class TaskProgress:
 
 def run_sweep(spark: SparkSession, settings: Settings, checked: store.CheckedRequest,
               chunks: int | None = None) -> tuple[pd.DataFrame, float]:
-    """Metrics of every (symbol, parameter set) in SWEEP_COLUMNS, and the seconds it took."""
-    r = checked.request
-    parallelism = spark.sparkContext.defaultParallelism
-    chunks = chunks or min(len(checked.param_sets), max(1, math.ceil(4 * parallelism / len(r.symbols))))
-    groups = len(r.symbols) * chunks
-    # One shuffle partition per group, kept apart: each is one task of evaluation.
-    spark.conf.set("spark.sql.shuffle.partitions", str(groups))
-    spark.conf.set("spark.sql.adaptive.coalescePartitions.enabled", "false")
+    """Metrics of every (symbol, parameter set) in SWEEP_COLUMNS, and the seconds it took: one task per
+    core, each with an equal share of the runs."""
+    r, sc = checked.request, spark.sparkContext
+    work = sweep.plan(r.symbols, len(checked.param_sets), sc.defaultParallelism, chunks)
     started = time.perf_counter()
-    with TaskProgress(spark, groups):
-        bars = read_bars(spark, settings, checked).crossJoin(spark.range(chunks).withColumnRenamed("id", "chunk"))
-        metrics = (bars.groupBy("symbol", "chunk")
-                   .applyInPandas(evaluate_group(settings, checked, chunks), sweep_schema()).toPandas())
-    return metrics, time.perf_counter() - started
+    # A fresh Python worker takes seconds to import pandas and numba: start the workers while the
+    # driver reads the bars and packs the tasks (the sweep's tasks then find them idle and ready).
+    workers = threading.Thread(target=sc.parallelize(range(len(work)), len(work)).foreach, args=(import_engine,))
+    workers.start()
+    bars = {symbol: rows.drop(columns="symbol")
+            for symbol, rows in store.read_bars(settings, checked, r.symbols).groupby("symbol")}
+    shares = sc.parallelize([{symbol: (bars[symbol], indices) for symbol, indices in share.items()}
+                             for share in work], len(work))
+    workers.join()
+    with TaskProgress(spark, len(work)):
+        frames = shares.map(evaluate_task(settings, r, checked.param_sets)).collect()
+    return pd.concat(frames, ignore_index=True), time.perf_counter() - started
 
 
 def write(spark: SparkSession, settings: Settings, frame: pd.DataFrame, model, table: str) -> None:
@@ -153,7 +141,7 @@ def run(spark: SparkSession, settings: Settings, checked: store.CheckedRequest,
     detailed = runs.head(r.details)
     trades, equity = [], []
     if len(detailed):
-        raw = read_bars(spark, settings, checked, sorted(set(detailed["symbol"]))).toPandas()
+        raw = store.read_bars(settings, checked, sorted(set(detailed["symbol"])))
         folder = Path(bt.reports_dir) / sweep_id
         folder.mkdir(parents=True, exist_ok=True)
         for i, run_row in detailed.iterrows():
@@ -185,8 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     req.add_arguments(parser, settings)
-    parser.add_argument("--chunks", type=int, help="parameter-set chunks per symbol (default: enough to keep "
-                                                   "every core busy)")
+    parser.add_argument("--chunks", type=int, help="parameter-set chunks per symbol (default: just enough to "
+                                                   "give every core the same share)")
     parser.add_argument("--summary", type=Path, help="also write the sweep's figures to this JSON file")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:

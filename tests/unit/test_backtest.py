@@ -177,6 +177,17 @@ def test_daily_returns_use_each_days_last_bar_and_the_calendar():
     assert metrics.periods_per_year("AAPL", ["BINANCE:"], 252) == 252
 
 
+def test_cagr_and_calmar_are_nan_for_spans_shorter_than_the_minimum():
+    days = lambda n: n / 365.25  # noqa: E731
+    short = metrics.compute(hand_simulation(), 100.0, day_end=np.arange(4), years=days(29.9), annual=252)
+    assert math.isnan(short["cagr"]) and math.isnan(short["calmar"])
+    assert short["total_return"] == pytest.approx(0.21) and short["max_drawdown"] == pytest.approx(1 - 99 / 110)
+    enough = metrics.compute(hand_simulation(), 100.0, day_end=np.arange(4), years=days(metrics.CAGR_MIN_DAYS),
+                             annual=252)
+    assert enough["cagr"] == pytest.approx(1.21 ** (365.25 / 30) - 1)
+    assert enough["calmar"] == pytest.approx(enough["cagr"] / (1 - 99 / 110))
+
+
 def test_undefined_metrics_are_nan():
     sim = simulate(OPEN, CLOSE, np.zeros(5), Execution(cash=100))
     m = metrics.compute(sim, 100.0, np.arange(5), 1.0, 252)
@@ -242,6 +253,26 @@ def test_parameter_values_grid_and_sample():
     assert sets[:2] == [{"a": 1, "b": 3}, {"a": 1, "b": 4}] and len(sets) == 6
     drawn = sweep.sample(sets, 3, seed=1)
     assert len(drawn) == 3 and drawn == sweep.sample(sets, 3, seed=1) and all(d in sets for d in drawn)
+
+
+@pytest.mark.parametrize("symbols, sets, tasks, chunks", [
+    (["A", "B", "C", "D"], 6, 2, None), (["A", "B", "C"], 6, 2, None), (["A"], 5, 2, None), (["A"], 1, 4, None),
+    (["A", "B"], 10, 4, None), (["A", "B", "C"], 6, 1, 2), ([f"S{i}" for i in range(10)], 100, 2, None)])
+def test_plan_gives_every_run_to_one_task_in_equal_shares(symbols, sets, tasks, chunks):
+    work = sweep.plan(symbols, sets, tasks, chunks)
+    runs = [(symbol, i) for share in work for symbol, indices in share.items() for i in indices]
+    assert sorted(runs) == sorted((symbol, i) for symbol in symbols for i in range(sets))  # each run once
+    assert all(share[symbol] == sorted(share[symbol]) for share in work for symbol in share)
+    sizes = [sum(map(len, share.values())) for share in work]
+    assert len(work) <= tasks and max(sizes) - min(sizes) <= 1
+
+
+def test_plan_keeps_a_tasks_symbols_together():
+    work = sweep.plan([f"S{i}" for i in range(10)], 100, 2)
+    assert [list(share) for share in work] == [[f"S{i}" for i in range(5)], [f"S{i}" for i in range(5, 10)]]
+    assert all(indices == list(range(100)) for share in work for indices in share.values())
+    assert sweep.plan(["A", "B", "C"], 4, 2) == [{"A": [0, 1, 2, 3], "B": [0, 2]}, {"B": [1, 3], "C": [0, 1, 2, 3]}]
+    assert sweep.plan(["A"], 5, 2) == [{"A": [0, 2, 4]}, {"A": [1, 3]}]
 
 
 def test_request_options_round_trip_through_the_job_arguments(settings):

@@ -5,7 +5,7 @@ open (backtesting.py's default, ``trade_on_close=False``); a target set on the l
 filled. When the target changes, the open position is closed and, unless the new target is 0,
 a new one is opened with ``|target|`` of the equity (all-in at 1), in whole units by default
 (backtesting.py's sizing). Commission is a fraction of each fill's traded value, slippage moves
-each fill's price against the trader. Everything per bar is numpy; the one loop runs over fills.
+each fill's price against the trader. The walk over the bars is one loop, compiled with numba.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from numba import njit
+from numba import njit, types
 
 
 @dataclass(frozen=True)
@@ -72,76 +72,87 @@ def hold(values: np.ndarray) -> np.ndarray:
     return np.where(last >= 0, values[np.maximum(last, 0)], 0.0)
 
 
+def _clean(target, low):
+    out, held = np.empty(len(target)), 0.0
+    for i in range(len(target)):
+        if not np.isnan(target[i]):
+            held = min(max(target[i], low), 1.0)
+        out[i] = held
+    return out
+
+
+# Compiled (or loaded from numba's cache) at import, for read-only float arrays (pandas gives those).
+ARRAY = types.Array(types.float64, 1, "A", readonly=True)
+_clean_compiled = njit((ARRAY, types.float64), cache=True, nogil=True)(_clean)
+
+
 def clean_target(target: np.ndarray, allow_short: bool) -> np.ndarray:
     """Targets as the engine uses them: NaN holds the previous target (0 at the start),
     clipped to [-1, 1], or to [0, 1] when shorting is not allowed."""
-    return np.clip(hold(target), -1.0 if allow_short else 0.0, 1.0)
+    return _clean_compiled(np.ascontiguousarray(target, dtype=np.float64), -1.0 if allow_short else 0.0)
 
 
-def _fill_loop(fill_bars, targets, open_, last_close, cash0, commission, slippage, whole_units):
-    """Walk the fills in order. Returns the state after each fill (cash, units, entry price)
-    and the round trips. Kept to plain scalars and arrays so numba can compile it."""
-    m = len(fill_bars)
-    cash_after, units_after, entry_after = np.empty(m), np.empty(m), np.empty(m)
+def _walk(target, open_, close, cash0, commission, slippage, whole_units):
+    """One pass over the bars with clean targets: the target of bar ``i`` (when it differs from bar
+    ``i - 1``'s, 0 before the first) is filled at bar ``i + 1``'s open. Returns the state over each bar
+    (units, cash, equity) and the round trips. Kept to plain scalars and arrays so numba can compile it."""
+    n = len(close)
+    changes = 0
+    for i in range(n - 1):
+        if target[i] != (target[i - 1] if i > 0 else 0.0):
+            changes += 1
+    m = changes + 1  # a round trip closes at each fill, and one may be open at the end
+    units_bar, cash_bar, equity = np.empty(n), np.empty(n), np.empty(n)
     t_entry_bar = np.empty(m, np.int64)
     t_exit_bar = np.empty(m, np.int64)
     t_units, t_entry, t_exit = np.empty(m), np.empty(m), np.empty(m)
     t_comm, t_pnl = np.empty(m), np.empty(m)
     t_open = np.zeros(m, np.bool_)
-    cash, units, entry_price, entry_comm, entry_bar, n = cash0, 0.0, 0.0, 0.0, 0, 0
-    for k in range(m):
-        bar, price = fill_bars[k], open_[fill_bars[k]]
-        if units != 0.0:
-            exit_price = price * (1.0 - slippage) if units > 0 else price * (1.0 + slippage)
-            exit_comm = abs(units) * exit_price * commission
-            gross = units * (exit_price - entry_price)
-            cash += gross - exit_comm
-            t_entry_bar[n], t_exit_bar[n], t_units[n] = entry_bar, bar, units
-            t_entry[n], t_exit[n] = entry_price, exit_price
-            t_comm[n], t_pnl[n] = entry_comm + exit_comm, gross - entry_comm - exit_comm
-            n += 1
-            units = 0.0
-        target = targets[k]
-        if target != 0.0 and cash > 0.0:
-            side = 1.0 if target > 0 else -1.0
-            fill = price * (1.0 + side * slippage)
-            size = abs(target) * cash / (fill * (1.0 + commission))
-            if whole_units:
-                size = np.floor(size)
-            if size > 0.0:
-                units, entry_price, entry_bar = side * size, fill, bar
-                entry_comm = size * fill * commission
-                cash -= entry_comm
-        cash_after[k], units_after[k], entry_after[k] = cash, units, entry_price
+    cash, units, entry_price, entry_comm, entry_bar, k = cash0, 0.0, 0.0, 0.0, 0, 0
+    for bar in range(n):
+        if bar > 0 and target[bar - 1] != (target[bar - 2] if bar > 1 else 0.0):
+            price = open_[bar]
+            if units != 0.0:
+                exit_price = price * (1.0 - slippage) if units > 0 else price * (1.0 + slippage)
+                exit_comm = abs(units) * exit_price * commission
+                gross = units * (exit_price - entry_price)
+                cash += gross - exit_comm
+                t_entry_bar[k], t_exit_bar[k], t_units[k] = entry_bar, bar, units
+                t_entry[k], t_exit[k] = entry_price, exit_price
+                t_comm[k], t_pnl[k] = entry_comm + exit_comm, gross - entry_comm - exit_comm
+                k += 1
+                units = 0.0
+            wanted = target[bar - 1]
+            if wanted != 0.0 and cash > 0.0:
+                side = 1.0 if wanted > 0 else -1.0
+                fill = price * (1.0 + side * slippage)
+                size = abs(wanted) * cash / (fill * (1.0 + commission))
+                if whole_units:
+                    size = np.floor(size)
+                if size > 0.0:
+                    units, entry_price, entry_bar = side * size, fill, bar
+                    entry_comm = size * fill * commission
+                    cash -= entry_comm
+        units_bar[bar], cash_bar[bar] = units, cash
+        equity[bar] = cash + units * (close[bar] - entry_price)
     if units != 0.0:  # still open: marked to the last close, no exit commission
-        t_entry_bar[n], t_exit_bar[n], t_units[n] = entry_bar, len(open_) - 1, units
-        t_entry[n], t_exit[n] = entry_price, last_close
-        t_comm[n], t_pnl[n] = entry_comm, units * (last_close - entry_price) - entry_comm
-        t_open[n] = True
-        n += 1
-    trades = (t_entry_bar[:n], t_exit_bar[:n], t_units[:n], t_entry[:n], t_exit[:n], t_comm[:n], t_pnl[:n],
-              t_open[:n])
-    return cash_after, units_after, entry_after, trades
+        t_entry_bar[k], t_exit_bar[k], t_units[k] = entry_bar, n - 1, units
+        t_entry[k], t_exit[k] = entry_price, close[n - 1]
+        t_comm[k], t_pnl[k] = entry_comm, units * (close[n - 1] - entry_price) - entry_comm
+        t_open[k] = True
+        k += 1
+    trades = (t_entry_bar[:k], t_exit_bar[:k], t_units[:k], t_entry[:k], t_exit[:k], t_comm[:k], t_pnl[:k],
+              t_open[:k])
+    return units_bar, cash_bar, equity, trades
 
 
-_fills = njit(cache=True, nogil=True)(_fill_loop)
+_walk_compiled = njit((ARRAY,) * 3 + (types.float64,) * 3 + (types.boolean,), cache=True, nogil=True)(_walk)
 
 
 def simulate(open_: np.ndarray, close: np.ndarray, target: np.ndarray, execution: Execution) -> Simulation:
     """Run the execution model over one symbol's bars (arrays of equal length, oldest first)."""
-    open_ = np.ascontiguousarray(open_, dtype=np.float64)
-    close = np.ascontiguousarray(close, dtype=np.float64)
-    n = len(close)
-    target = clean_target(target, execution.allow_short)
-    decided = np.flatnonzero(np.diff(target[:-1], prepend=0.0)) if n > 1 else np.empty(0, np.int64)
-    fill_bars = decided + 1
-    cash_after, units_after, entry_after, trades = _fills(
-        fill_bars, target[decided], open_, close[-1] if n else 0.0, float(execution.cash),
-        float(execution.commission), float(execution.slippage), bool(execution.whole_units))
-    # State over each bar: the state after the latest fill at or before it.
-    counts = np.diff(np.concatenate(([0], fill_bars, [n])))
-    cash = np.repeat(np.concatenate(([execution.cash], cash_after)), counts)
-    units = np.repeat(np.concatenate(([0.0], units_after)), counts)
-    entry = np.repeat(np.concatenate(([0.0], entry_after)), counts)
-    equity = cash + units * (close - entry)
+    units, cash, equity, trades = _walk_compiled(
+        clean_target(target, execution.allow_short), np.ascontiguousarray(open_, dtype=np.float64),
+        np.ascontiguousarray(close, dtype=np.float64), float(execution.cash), float(execution.commission),
+        float(execution.slippage), bool(execution.whole_units))
     return Simulation(units=units, cash=cash, equity=equity, trades=Trades(*trades))

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from numba import njit, types
 
-from ticklake.backtest.engine import Simulation
+from ticklake.backtest.engine import ARRAY, Simulation
 
 METRICS = ("total_return", "cagr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar",
            "trades", "win_rate", "profit_factor", "exposure")
 YEAR_SECONDS = 365.25 * 24 * 3600
+CAGR_MIN_DAYS = 30  # a shorter span would annualise a few days' return into an absurd growth rate
 
 
 def day_ends(times: pd.DatetimeIndex) -> np.ndarray:
@@ -33,13 +35,24 @@ def drawdown(equity: np.ndarray, cash: float) -> np.ndarray:
     return 1.0 - equity / np.maximum(np.maximum.accumulate(equity), cash)
 
 
+@njit((ARRAY, types.float64), cache=True, nogil=True)
+def max_drawdown(equity: np.ndarray, cash: float) -> float:
+    """The largest value of :func:`drawdown` (0 when equity never falls below a peak), in one pass."""
+    peak, worst = cash, 0.0
+    for value in equity:
+        peak = max(peak, value)
+        worst = max(worst, 1.0 - value / peak)
+    return worst
+
+
 def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator > 0 else float("nan")
 
 
 def compute(sim: Simulation, cash: float, day_end: np.ndarray, years: float, annual: int) -> dict[str, float]:
     """The metrics of a simulation. ``day_end`` from :func:`day_ends`; ``years`` is the data's
-    span (first bar start to last bar end) in years of 365.25 days; ``annual`` from :func:`periods_per_year`."""
+    span (first bar start to last bar end) in years of 365.25 days (CAGR and Calmar are NaN below
+    CAGR_MIN_DAYS); ``annual`` from :func:`periods_per_year`."""
     equity = sim.equity
     final = float(equity[-1])
     daily = np.diff(np.concatenate(([cash], equity[day_end]))) / np.concatenate(([cash], equity[day_end][:-1]))
@@ -47,8 +60,9 @@ def compute(sim: Simulation, cash: float, day_end: np.ndarray, years: float, ann
     std = daily.std(ddof=1) if len(daily) > 1 else float("nan")
     downside = np.sqrt(np.mean(np.minimum(daily, 0.0) ** 2))
     total = final / cash - 1.0
-    cagr = (final / cash) ** (1.0 / years) - 1.0 if years > 0 and final > 0 else float("nan")
-    max_dd = float(max(drawdown(equity, cash).max(), 0.0))
+    long_enough = years * 365.25 >= CAGR_MIN_DAYS
+    cagr = (final / cash) ** (1.0 / years) - 1.0 if long_enough and final > 0 else float("nan")
+    max_dd = max_drawdown(equity, cash)
     pnl = sim.trades.closed_pnl
     gains, losses = pnl[pnl > 0].sum(), -pnl[pnl < 0].sum()
     return {

@@ -1,18 +1,20 @@
 """The lake side of a backtest that needs no Spark: checks before the job starts, the bars
-snapshot it pins, the result tables, and the code version it records."""
+snapshot it pins and reading it, the result tables, and the code version it records."""
 from __future__ import annotations
 
 import subprocess
 from dataclasses import dataclass
 from importlib import metadata
 
+import pandas as pd
 from pyiceberg.exceptions import NoSuchTableError
-from pyiceberg.expressions import And, EqualTo, GreaterThanOrEqual, LessThan
+from pyiceberg.expressions import And, BooleanExpression, GreaterThanOrEqual, In, LessThan
 
 from ticklake import lake
 from ticklake.backtest.request import BacktestRequest
 from ticklake.config import PROJECT_ROOT, Settings
 from ticklake.errors import UserError
+from ticklake.output import BAR_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -36,16 +38,26 @@ def check(settings: Settings, request: BacktestRequest) -> CheckedRequest:
     snapshot = table.current_snapshot()
     if snapshot is None:
         raise UserError(f"the bars table {identifier} is empty")
-    in_range = (GreaterThanOrEqual("window_start", request.start.isoformat()),
-                LessThan("window_start", request.end.isoformat()))
     missing = [symbol for symbol in request.symbols
-               if table.scan(row_filter=And(EqualTo("symbol", symbol), *in_range), selected_fields=("symbol",),
+               if table.scan(row_filter=bars_filter(request, [symbol]), selected_fields=("symbol",),
                              snapshot_id=snapshot.snapshot_id, limit=1).to_arrow().num_rows == 0]
     if missing:
         raise UserError(f"no bars in {identifier} for {', '.join(missing)} from {request.start.isoformat()} "
                         f"to {request.end.isoformat()}; check the symbols and the range")
     lake.ensure_backtest_tables(settings)
     return CheckedRequest(request, identifier, snapshot.snapshot_id, param_sets)
+
+
+def bars_filter(request: BacktestRequest, symbols: list[str]) -> BooleanExpression:
+    return And(In("symbol", symbols), GreaterThanOrEqual("window_start", request.start.isoformat()),
+               LessThan("window_start", request.end.isoformat()))
+
+
+def read_bars(settings: Settings, checked: CheckedRequest, symbols: list[str]) -> pd.DataFrame:
+    """The request's bars of ``symbols`` (BAR_COLUMNS) as of the pinned snapshot."""
+    table = lake.catalog(settings).load_table(checked.bars_identifier)
+    return table.scan(row_filter=bars_filter(checked.request, symbols), selected_fields=tuple(BAR_COLUMNS),
+                      snapshot_id=checked.snapshot_id).to_pandas()
 
 
 def code_version() -> str:

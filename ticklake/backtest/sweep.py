@@ -1,7 +1,10 @@
 """Parameter sweeps over one symbol: prepare its bars once, then evaluate every parameter set."""
 from __future__ import annotations
 
+import ctypes
+import functools
 import itertools
+import math
 import random
 from dataclasses import dataclass
 
@@ -25,6 +28,21 @@ def sample(param_sets: list[dict], n: int, seed: int) -> list[dict]:
     if n >= len(param_sets):
         return param_sets
     return [param_sets[i] for i in sorted(random.Random(seed).sample(range(len(param_sets)), n))]
+
+
+def plan(symbols: list[str], sets: int, tasks: int, chunks: int | None = None) -> list[dict[str, list[int]]]:
+    """The work of each task: symbol -> indices of its parameter sets. Each symbol's sets are cut
+    into ``chunks`` (chunk *c* takes sets *c*, *c + k*, ...; by default just enough for every task to
+    get the same number of chunks) and the chunks, symbol by symbol, are dealt to the tasks in
+    contiguous runs, so that a task holds as few symbols as it can."""
+    chunks = min(sets, chunks or tasks // math.gcd(len(symbols), tasks))
+    units = [(symbol, c) for symbol in symbols for c in range(chunks)]
+    tasks = min(tasks, len(units))
+    work: list[dict[str, list[int]]] = [{} for _ in range(tasks)]
+    for t in range(tasks):
+        for symbol, c in units[t * len(units) // tasks:(t + 1) * len(units) // tasks]:
+            work[t].setdefault(symbol, []).extend(range(c, sets, chunks))
+    return [{symbol: sorted(indices) for symbol, indices in task.items()} for task in work]
 
 
 @dataclass(frozen=True)
@@ -56,7 +74,22 @@ def run(data: SymbolBars, strategy: strategies.Strategy, params: dict, execution
     return sim, result
 
 
+@functools.cache
+def keep_freed_memory() -> None:
+    """Tell glibc to keep freed memory for the next allocation: by default it hands arrays above
+    128 KiB back to the kernel when they are freed and page-faults them in again when the next run
+    allocates the same arrays, which in a fresh process costs as much as the runs themselves.
+    Process-wide; nothing happens without glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: the heap serves allocations up to 32 MiB
+    libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: and keeps up to 1 GiB free at its top
+
+
 def evaluate(data: SymbolBars, strategy: strategies.Strategy, param_sets: list[dict], execution: Execution
              ) -> list[dict[str, float]]:
     """The metrics of each parameter set, in order."""
+    keep_freed_memory()
     return [run(data, strategy, params, execution)[1] for params in param_sets]
