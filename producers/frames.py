@@ -130,17 +130,18 @@ def parse_frame(raw: str | bytes, received_time_ms: int, rules: FrameRules = Fra
 
 
 def _enriched(wires: list[dict], received_time_ms: int, rules: FrameRules) -> list[TradeRecord] | None:
-    """The trades of a frame that validated as a whole, or None when a time is out of bounds
-    (the element-by-element path then says which). Strings that came out of JSON text are
-    valid UTF-8, so times are all that is left to check."""
+    """The trades of a frame that validated as a whole, completed in place, or None when a time
+    is out of bounds (the element-by-element path then says which). Strings that came out of
+    JSON text are valid UTF-8, so times are all that is left to check."""
     if wires:
-        times = [wire["t"] for wire in wires]
+        times = [wire["trade_time_ms"] for wire in wires]
         if _time_problem(max(times), received_time_ms, rules) or _time_problem(min(times), received_time_ms, rules):
             return None
     default = rules.default_exchange
-    return [{"symbol": wire["s"], "price": wire["p"], "volume": wire["v"], "trade_time_ms": wire["t"],
-             "conditions": wire.get("c"), "exchange": exchange_of(wire["s"], default),
-             "received_time_ms": received_time_ms} for wire in wires]
+    for wire in wires:
+        wire["exchange"] = exchange_of(wire["symbol"], default)
+        wire["received_time_ms"] = received_time_ms
+    return wires
 
 
 def parse_trade(element: object, received_time_ms: int,
@@ -154,14 +155,14 @@ def parse_trade(element: object, received_time_ms: int,
     problem = _problem(wire, received_time_ms, rules)
     if problem is not None:
         return None, _dead_letter(element, *problem, received_time_ms)
-    return _enriched([wire.model_dump(by_alias=True)], received_time_ms, rules)[0], None
+    return _enriched([wire.model_dump()], received_time_ms, rules)[0], None
 
 
 def _problem(wire: FinnhubTrade, received_time_ms: int, rules: FrameRules) -> tuple[str, str] | None:
     """What is wrong with a trade that passed the model, as (reason, message), if anything."""
     if wire.conditions and not _utf8_encodable(wire.conditions):
         return INVALID_TRADE, "c: not encodable as UTF-8"
-    return _time_problem(wire.time_ms, received_time_ms, rules)
+    return _time_problem(wire.trade_time_ms, received_time_ms, rules)
 
 
 def _time_problem(time_ms: int, received_time_ms: int, rules: FrameRules) -> tuple[str, str] | None:

@@ -33,8 +33,8 @@ class FinnhubTrade(BaseModel):
 
     symbol: str = Field(alias="s", min_length=1, max_length=64, strict=True, pattern=SYMBOL_PATTERN)
     price: float = Field(alias="p", gt=0, strict=True, allow_inf_nan=False)
-    time_ms: int = Field(alias="t", gt=0, strict=True)
     volume: float = Field(alias="v", ge=0, strict=True, allow_inf_nan=False)
+    trade_time_ms: int = Field(alias="t", gt=0, strict=True)
     conditions: list[StrictStr] | None = Field(default=None, alias="c")
 
 

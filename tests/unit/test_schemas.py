@@ -68,7 +68,7 @@ def test_trade_rows_are_unique_per_kafka_record_not_per_millisecond():
 
 def test_wire_model_accepts_finnhub_frame_element():
     trade = FinnhubTrade.model_validate({"s": "AAPL", "p": 129.58, "t": 1672348887666, "v": 0, "c": ["1", "12"]})
-    assert (trade.symbol, trade.price, trade.time_ms, trade.volume) == ("AAPL", 129.58, 1672348887666, 0)
+    assert (trade.symbol, trade.price, trade.trade_time_ms, trade.volume) == ("AAPL", 129.58, 1672348887666, 0)
 
 
 def test_flink_columns_follow_the_trade_model():
