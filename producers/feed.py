@@ -138,7 +138,7 @@ class FeedServer:
         subscribed: list[str] = []
         listener = asyncio.create_task(self._listen(socket, connection, subscribed))
         opened = time.monotonic()
-        last_ping = last_stall = opened
+        last_ping = last_stall = due = opened
         replayed = False
         try:
             while not listener.done():
@@ -158,7 +158,11 @@ class FeedServer:
                     else:
                         await asyncio.sleep(0.05)
                 elif subscribed and not self.exhausted:
-                    await self._send_trades(socket, connection, subscribed)
+                    # Paced against a schedule, so the time spent making and sending frames (and
+                    # the event loop's timer granularity) does not lower the rate; after a stall it
+                    # catches up at most a second.
+                    due = max(due, time.monotonic() - 1.0) + await self._send_trades(socket, connection, subscribed)
+                    await asyncio.sleep(max(0.0, due - time.monotonic()))
                 else:
                     await asyncio.sleep(0.05)
         except websockets.ConnectionClosed:
@@ -168,23 +172,25 @@ class FeedServer:
             with contextlib.suppress(asyncio.CancelledError, websockets.ConnectionClosed):
                 await listener
 
-    async def _send_trades(self, socket, connection: int, symbols: list[str]) -> None:
+    async def _send_trades(self, socket, connection: int, symbols: list[str]) -> float:
+        """Send one frame; returns the pause that gives the configured rate on average."""
         draw = self.rng.random()
         if draw < self.options.malformed_ratio:
             await self.send(socket, connection, '{"type":"trade","data":[{"s":')
             self.malformed_sent += 1
-        elif draw < self.options.malformed_ratio + self.options.error_ratio:
+            return 0.0
+        if draw < self.options.malformed_ratio + self.options.error_ratio:
             await self.send(socket, connection, '{"type":"error","msg":"Injected error"}')
             self.errors_sent += 1
-        else:
-            frame = self.trade_frame(symbols)
-            await self.send(socket, connection, json.dumps(frame, separators=(",", ":")))
-            self.trades_sent += len(frame["data"])
-            if self.options.keep_sent:
-                self.sent.extend(frame["data"])
-            # Bursty pacing: exponential gaps whose mean gives the configured rate.
-            mean_gap = len(frame["data"]) / max(self.options.rate, 1e-9)
-            await asyncio.sleep(self.rng.expovariate(1 / mean_gap) if mean_gap > 1e-4 else 0)
+            return 0.0
+        frame = self.trade_frame(symbols)
+        await self.send(socket, connection, json.dumps(frame, separators=(",", ":")))
+        self.trades_sent += len(frame["data"])
+        if self.options.keep_sent:
+            self.sent.extend(frame["data"])
+        # Bursty pacing: exponential gaps whose mean gives the configured rate.
+        mean_gap = len(frame["data"]) / max(self.options.rate, 1e-9)
+        return self.rng.expovariate(1 / mean_gap) if mean_gap > 1e-4 else 0.0
 
     async def _replay(self, socket, connection: int) -> None:
         with open(self.options.replay_file, encoding="utf-8") as recording:
