@@ -36,7 +36,7 @@ def recorded_trades(path) -> list[dict]:
 
 def test_every_trade_arrives_once_in_order_through_drops_stalls_and_bad_frames(settings, tmp_path):
     recording = tmp_path / "frames.ndjson"
-    feed_options = FeedOptions(rate=3000, max_trades=1500, drop_every_s=0.5, stall_every_s=0.4, stall_for_s=1.0,
+    feed_options = FeedOptions(rate=1000, max_trades=1500, drop_every_s=0.5, stall_every_s=0.4, stall_for_s=1.0,
                                malformed_ratio=0.03, error_ratio=0.02, seed=4)
 
     async def scenario():
