@@ -145,7 +145,7 @@ class ConfluentWriter(KafkaWriter):
             "client.id": "ticklake-producer",
             "delivery.report.only.error": True, "on_delivery": self._delivery_failed,
         })
-        self._handed_over = self._trades_handed_over = 0  # records accepted by the client
+        self._trades_handed_over = self._letters_handed_over = 0  # records the client accepted
         self._reported_failures = self._reported_trade_failures = 0
         self._frames: deque[tuple[int, float]] = deque()  # (records handed over by then, when)
 
@@ -156,17 +156,21 @@ class ConfluentWriter(KafkaWriter):
             try:
                 produce(topic, value, key)
             except (BufferError, self._send_error):  # the careful path waits for room or counts the failure
-                refused += not self._send(topic, key, value, counted=False)
+                refused += not self._send(topic, key, value)
         if len(trades) > refused:
             self._trades_handed_over += len(trades) - refused
-            self._handed_over += len(trades) - refused
-            self._frames.append((self._handed_over, time.monotonic()))
+            self._frames.append((self._handed_over(), time.monotonic()))
 
-    def _send(self, topic, key, value, counted: bool = True) -> bool:
+    def send_dead_letter(self, letter: DeadLetter) -> None:
+        self._letters_handed_over += self._send(self.dead_letter_topic, None, letter.to_json())
+
+    def _handed_over(self) -> int:
+        return self._trades_handed_over + self._letters_handed_over
+
+    def _send(self, topic, key, value) -> bool:
         while True:
             try:
                 self._producer.produce(topic, value=value, key=key)
-                self._handed_over += counted
                 return True
             except BufferError:  # local queue full: wait for deliveries (backpressure)
                 self._producer.poll(0.05)
@@ -186,7 +190,7 @@ class ConfluentWriter(KafkaWriter):
     def tick(self) -> None:
         self._producer.poll(0)  # serve failure reports
         in_client = len(self._producer)
-        acked = self._handed_over - self._reported_failures - in_client
+        acked = self._handed_over() - self._reported_failures - in_client
         now, frames = time.monotonic(), self._frames
         while frames and frames[0][0] <= acked:
             self.metrics.produce_latency.observe(now - frames.popleft()[1])

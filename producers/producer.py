@@ -215,7 +215,6 @@ class Producer:
             if not handled % self.FRAMES_PER_TURN:
                 await asyncio.sleep(0)  # let the reader and the ticker run
 
-
     async def _tick(self, sink: FrameSink) -> None:
         """Brings metrics up to date, and serves Kafka's failure reports, between frames."""
         while True:

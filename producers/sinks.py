@@ -67,9 +67,9 @@ class KafkaFrameSink:
         self.writer.send_trades(frame.trades)
         newest = {trade["symbol"]: trade["trade_time_ms"] for trade in frame.trades}
         for symbol, time_ms in newest.items():
-            gauge = self._last_trade.get(symbol) or self._last_trade.setdefault(
-                symbol, self.metrics.last_trade.labels(symbol))
-            gauge.set(time_ms / 1000)
+            if symbol not in self._last_trade:
+                self._last_trade[symbol] = self.metrics.last_trade.labels(symbol)
+            self._last_trade[symbol].set(time_ms / 1000)
         for letter in frame.dead_letters:
             self.writer.send_dead_letter(letter)
             self.metrics.trades_rejected.labels(letter.reason).inc()
