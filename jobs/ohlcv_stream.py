@@ -2,12 +2,14 @@
 
     ./spark-submit.sh jobs/ohlcv_stream.py [--available-now] [--trigger-seconds 5] [--lake-trigger-seconds 60]
 
-Four queries share the session, each with its own checkpoint under the configured
-checkpoint root. ``raw-cassandra`` and ``bars-cassandra`` run at the short trigger, so a
-bar is visible in Cassandra seconds after its trades; ``raw-lake`` and ``bars-lake`` run
-at the lake trigger (default a minute), so Iceberg gets one commit a minute per table and
-files worth keeping, not a trickle of small ones. The bars queries keep the per-minute state
-(event time, watermark) and upsert each bar as it changes (update mode).
+Two queries share the session, each with its own checkpoint under the configured
+checkpoint root, and each reads and parses every record once. ``cassandra`` runs at the
+short trigger, so a bar is visible in Cassandra seconds after its trades; ``lake`` runs at
+the lake trigger (default a minute), so Iceberg gets one commit a minute per table and files
+worth keeping, not a trickle of small ones. Each micro-batch writes its raw trades and merges
+them into the stored bars they fall in (``transforms.merge_into_bars``): the store holds the
+bar state, so there is no Spark state store, a bar is upserted as it changes, and a late trade
+still reaches its bar.
 
 A failed query (a store down, say) stops the others; all restart from their checkpoints
 after a capped backoff, so the job waits out an outage instead of dying.
@@ -21,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.errors import StreamingQueryException
 from pyspark.sql.streaming import StreamingQuery
 
@@ -52,7 +54,7 @@ BatchHandler = Callable[[DataFrame, int, str], None]
 
 def start_query(
     stream: DataFrame, name: str, handler: BatchHandler, settings: Settings, args: argparse.Namespace,
-    trigger_seconds: float, output_mode: str = "append",
+    trigger_seconds: float,
 ) -> StreamingQuery:
     """Start ``stream`` with ``handler(batch, batch_id, query_id)`` for each micro-batch.
 
@@ -68,7 +70,6 @@ def start_query(
 
     writer = (
         stream.writeStream.queryName(name)
-        .outputMode(output_mode)
         .foreachBatch(on_batch)
         .option("checkpointLocation", str(settings.spark.checkpoint_root / name))
     )
@@ -87,57 +88,110 @@ def start_query(
     return query
 
 
-def start_raw_queries(lake: SparkSession, decoded: DataFrame, settings: Settings, args: argparse.Namespace,
-                      metrics: StreamMetrics) -> list[StreamingQuery]:
+class EventClock:
+    """A query's event-time watermark: the latest trade time it has seen, less the allowed
+    lateness. Trades older than it are counted as late; their bars take them all the same."""
+
+    def __init__(self, lateness_seconds: float) -> None:
+        self.lateness_us = int(lateness_seconds * 1_000_000)
+        self.latest_us: int | None = None
+
+    @property
+    def watermark_us(self) -> int:
+        return -2**63 if self.latest_us is None else self.latest_us - self.lateness_us
+
+    def summarise(self, trades: DataFrame) -> Row:
+        """``transforms.batch_summary`` of the batch, and the clock moved on past its trades."""
+        summary = transforms.batch_summary(trades, self.watermark_us).first()
+        if summary.trades:
+            self.latest_us = max(self.latest_us or summary.last_us, summary.last_us)
+        return summary
+
+
+class BarMerger:
+    """Merges each micro-batch's trades into the stored 1-minute bars of one store."""
+
+    def __init__(self, query: str, settings: Settings, metrics: StreamMetrics) -> None:
+        self.query, self.metrics = query, metrics
+        self.clock = EventClock(settings.spark.watermark_seconds)
+
+    def summarise(self, trades: DataFrame) -> Row:
+        return self.clock.summarise(trades)
+
+    @staticmethod
+    def changed_bars(summary: Row, trades: DataFrame, stored: DataFrame) -> DataFrame:
+        """The bars of ``stored`` that ``trades`` change, or new ones, with the trades merged in."""
+        near = transforms.bars_between(stored, summary.symbols, summary.first_us, summary.last_us)
+        return transforms.merge_into_bars(near, trades)
+
+    def written(self, summary: Row) -> None:
+        self.metrics.record_batch(self.query, summary.trades, summary.late, self.clock.watermark_us)
+
+
+def cassandra_handler(settings: Settings, metrics: StreamMetrics) -> BatchHandler:
+    """Merged bars and raw trades of a micro-batch into Cassandra, bars first (people watch them)."""
     cas = settings.cassandra
-    trades_table = iceberg_table(settings, settings.iceberg.trades_table)
-    quarantine_table = iceberg_table(settings, settings.iceberg.quarantine_table)
+    merger = BarMerger("cassandra", settings, metrics)
 
-    def to_cassandra(batch: DataFrame, batch_id: int, query_id: str) -> None:
-        sinks.write_cassandra(transforms.valid_trades(batch), cas.keyspace, cas.trades_table)
+    def handle(batch: DataFrame, batch_id: int, query_id: str) -> None:
+        trades = transforms.valid_trades(batch).persist()
+        try:
+            summary = merger.summarise(trades)
+            if summary.trades:
+                stored = sinks.read_cassandra(batch.sparkSession, cas.keyspace, cas.bars_table)
+                sinks.write_cassandra(merger.changed_bars(summary, trades, stored), cas.keyspace, cas.bars_table)
+                sinks.write_cassandra(trades, cas.keyspace, cas.trades_table)
+            merger.written(summary)
+        finally:
+            trades.unpersist()
 
-    def to_lake(batch: DataFrame, batch_id: int, query_id: str) -> None:
-        batch.persist()
-        sinks.append_iceberg_once(lake, transforms.valid_trades(batch), trades_table, query_id, batch_id)
-        quarantined = transforms.quarantined(batch).persist()
-        refused = quarantined.count()
-        if refused and sinks.append_iceberg_once(lake, quarantined, quarantine_table, query_id, batch_id):
-            metrics.quarantined_rows.labels("raw-lake").inc(refused)
-            log.warning("batch %d: %d records quarantined in %s", batch_id, refused, quarantine_table)
-        quarantined.unpersist()
-        batch.unpersist()
-
-    return [
-        start_query(decoded, "raw-cassandra", to_cassandra, settings, args, args.trigger_seconds),
-        start_query(decoded, "raw-lake", to_lake, settings, args, args.lake_trigger_seconds),
-    ]
+    return handle
 
 
-def start_bars_queries(lake: SparkSession, decoded: DataFrame, settings: Settings,
-                       args: argparse.Namespace) -> list[StreamingQuery]:
-    cas = settings.cassandra
-    table = iceberg_table(settings, settings.iceberg.bars_table)
-    trades = transforms.valid_trades(decoded).withWatermark(
-        "trade_ts", f"{settings.spark.watermark_seconds} seconds"
-    )
-    bars = transforms.one_minute_bars(trades)
+def lake_handler(lake: SparkSession, settings: Settings, metrics: StreamMetrics) -> BatchHandler:
+    """Refused records, merged bars and raw trades of a micro-batch into Iceberg."""
+    trades_table, bars_table, quarantine_table = (
+        iceberg_table(settings, name) for name in
+        (settings.iceberg.trades_table, settings.iceberg.bars_table, settings.iceberg.quarantine_table))
+    merger = BarMerger("lake", settings, metrics)
 
-    def to_cassandra(changed: DataFrame, batch_id: int, query_id: str) -> None:
-        sinks.write_cassandra(changed, cas.keyspace, cas.bars_table)
+    def handle(batch: DataFrame, batch_id: int, query_id: str) -> None:
+        kept = transforms.raw_of_refused_only(batch).persist()
+        try:
+            quarantine(lake, kept, quarantine_table, query_id, batch_id, metrics)
+            with sinks.shared_view(transforms.valid_trades(kept)) as view:
+                trades = lake.table(view)
+                summary = merger.summarise(trades)
+                if summary.trades:
+                    sinks.merge_bars_iceberg(lake, merger.changed_bars(summary, trades, lake.table(bars_table)),
+                                             bars_table)
+                    sinks.append_iceberg_once(lake, trades, trades_table, query_id, batch_id)
+                merger.written(summary)
+        finally:
+            kept.unpersist()
 
-    def to_lake(changed: DataFrame, batch_id: int, query_id: str) -> None:
-        sinks.merge_bars_iceberg(lake, changed, table)
+    return handle
 
-    return [
-        start_query(bars, "bars-cassandra", to_cassandra, settings, args, args.trigger_seconds, "update"),
-        start_query(bars, "bars-lake", to_lake, settings, args, args.lake_trigger_seconds, "update"),
-    ]
+
+def quarantine(lake: SparkSession, decoded: DataFrame, table: str, query_id: str, batch_id: int,
+               metrics: StreamMetrics) -> None:
+    refused = transforms.quarantined(decoded).persist()
+    try:
+        count = refused.count()
+        if count and sinks.append_iceberg_once(lake, refused, table, query_id, batch_id):
+            metrics.quarantined_rows.labels("lake").inc(count)
+            log.warning("batch %d: %d records quarantined in %s", batch_id, count, table)
+    finally:
+        refused.unpersist()
 
 
 def start_queries(spark: SparkSession, settings: Settings, args: argparse.Namespace,
                   metrics: StreamMetrics) -> list[StreamingQuery]:
     decoded = transforms.decode(kafka_source(spark, settings, args))
-    return start_raw_queries(spark, decoded, settings, args, metrics) + start_bars_queries(spark, decoded, settings, args)
+    return [
+        start_query(decoded, "cassandra", cassandra_handler(settings, metrics), settings, args, args.trigger_seconds),
+        start_query(decoded, "lake", lake_handler(spark, settings, metrics), settings, args, args.lake_trigger_seconds),
+    ]
 
 
 def await_queries(spark: SparkSession, queries: list[StreamingQuery]) -> None:

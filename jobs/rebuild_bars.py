@@ -2,7 +2,7 @@
 
     ./spark-submit.sh jobs/rebuild_bars.py --start 2026-11-23T09:00 --end 2026-11-23T10:00 [--symbol AAPL ...]
 
-The repair path for trades that arrived after the streaming job's watermark, and the backfill
+The repair path for bars that were lost (expired or deleted) and the backfill
 path for replayed history. It uses the streaming job's own bar transform on every stored
 trade of the range, so its bars equal the streaming bars for the same trades. The range is
 widened to whole minutes, so no bar is rebuilt from part of its trades.

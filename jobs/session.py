@@ -51,11 +51,6 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         # The streaming job's queries share the cores fairly (one pool each), so a big lake
         # batch does not hold back the Cassandra queries that people watch.
         "spark.scheduler.mode": "FAIR",
-        "spark.sql.streaming.stateStore.providerClass":
-            "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
-        # Each micro-batch commits a changelog of its state changes instead of uploading RocksDB
-        # files: a shorter commit on every batch of the bars queries (works on old checkpoints).
-        "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
     }
 
 

@@ -3,8 +3,8 @@
 Spark replays a micro-batch after a crash. Cassandra writes are upserts keyed by the
 row's identity, so a replay overwrites itself. Iceberg appends carry the streaming query's
 id and the batch id in the snapshot summary and are skipped when that batch is already
-committed; bar upserts are MERGEs on the bar's key. Together: exactly-once results in both
-stores.
+committed; bar upserts are MERGEs on the bar's key of bars that already hold the batch
+(``transforms.merge_into_bars``). Together: exactly-once results in both stores.
 
 Iceberg work goes through the job's main session (``lake``), not the cloned session each
 streaming query runs in: every session opens its own catalog connection, and the embedded
@@ -19,7 +19,7 @@ from contextlib import contextmanager
 
 from pyspark.sql import DataFrame, SparkSession
 
-from schemas.models import Bar
+from schemas.models import MinuteBar
 
 QUERY_PROPERTY = "ticklake.query-id"
 BATCH_PROPERTY = "ticklake.batch-id"
@@ -32,6 +32,11 @@ def write_cassandra(rows: DataFrame, keyspace: str, table: str) -> None:
         .options(keyspace=keyspace, table=table)
         .save()
     )
+
+
+def read_cassandra(spark: SparkSession, keyspace: str, table: str) -> DataFrame:
+    """The table as a DataFrame; filters on it are pushed down to Cassandra where CQL allows."""
+    return spark.read.format("org.apache.spark.sql.cassandra").options(keyspace=keyspace, table=table).load()
 
 
 @contextmanager
@@ -69,9 +74,9 @@ def append_iceberg_once(lake: SparkSession, rows: DataFrame, table: str, query_i
 
 
 def merge_bars_iceberg(lake: SparkSession, bars: DataFrame, table: str) -> None:
-    """Upsert bars by ``(symbol, window_start)``; repeating it leaves the table unchanged."""
+    """Upsert 1-minute bars by ``(symbol, window_start)``; repeating it leaves the table unchanged."""
     key = " AND ".join(f"t.{c} = s.{c}" for c in ("symbol", "window_start"))
-    columns = list(Bar.model_fields)
+    columns = list(MinuteBar.model_fields)
     with shared_view(bars) as view:
         lake.sql(
             f"MERGE INTO {table} t USING {view} s ON {key} "

@@ -5,12 +5,14 @@ hand-made frames.
 """
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from schemas.derive import spark_schema
-from schemas.models import MAX_TRADE_TIME_MS, Bar, QuarantinedRecord, Trade, TradeRow
+from schemas.models import MAX_TRADE_TIME_MS, Bar, MinuteBar, QuarantinedRecord, Trade, TradeRow
 
 BAR_SECONDS = 60
 # Where from_json puts the text of a record that does not parse into Trade's fields and types.
@@ -60,6 +62,11 @@ def decode(kafka_records: DataFrame) -> DataFrame:
     )
 
 
+def raw_of_refused_only(decoded: DataFrame) -> DataFrame:
+    """Decoded rows without the text of the valid ones, which nothing keeps: less to cache."""
+    return decoded.withColumn("raw", F.when(F.col("reject_reason").isNotNull(), F.col("raw")))
+
+
 def valid_trades(decoded: DataFrame) -> DataFrame:
     """Decoded rows that passed every check, shaped as ``TradeRow``."""
     trade_ts = F.timestamp_millis(F.col("t.trade_time_ms"))
@@ -94,40 +101,134 @@ def quarantined(decoded: DataFrame) -> DataFrame:
 
 
 def one_minute_bars(trades: DataFrame) -> DataFrame:
-    """Trades (``TradeRow`` columns) -> 1-minute OHLCV bars (``Bar`` columns).
+    """Trades (``TradeRow`` columns) -> 1-minute OHLCV bars (``MinuteBar`` columns)."""
+    return _minute_bars(_minute_aggregates(trades))
+
+
+def merge_into_bars(stored: DataFrame, trades: DataFrame) -> DataFrame:
+    """Stored 1-minute bars (``MinuteBar`` columns) and a micro-batch of trades -> the bars the
+    trades change, with the trades merged in (``MinuteBar`` columns).
+
+    ``stored`` needs to hold only the bars of the batch's symbols and minutes. A trade at or
+    before its bar's last Kafka offset is already in the bar and is left out: merging the same
+    batch twice (a replay after a crash) gives the same bars. Open and close follow
+    ``one_minute_bars``: stored trades arrived before the batch's, so they win equal times.
+    """
+    s = stored.select(
+        "symbol", "window_start",
+        *(F.col(c).alias(f"s_{c}") for c in ("open", "open_ts", "close", "close_ts", "high", "low", "volume",
+                                             "trade_count", "last_kafka_partition", "last_kafka_offset")),
+        F.coalesce(F.col("vwap") * F.col("volume"), F.lit(0.0)).alias("s_notional"),
+    )
+    key = ["symbol", "window_start"]
+    marks = s.select(*key, "s_last_kafka_partition", "s_last_kafka_offset")
+    fresh = (
+        trades.withColumn("window_start", _minute(F.col("trade_ts")))
+        .join(F.broadcast(marks), key, "left")
+        .where(F.col("s_last_kafka_offset").isNull()
+               | (F.col("kafka_partition") != F.col("s_last_kafka_partition"))
+               | (F.col("kafka_offset") > F.col("s_last_kafka_offset")))
+        .drop("window_start")
+    )
+    new = _minute_aggregates(fresh).join(F.broadcast(s), key, "left")
+    no_bar = F.col("s_trade_count").isNull()
+    opens_earlier = no_bar | (F.col("open_ts") < F.col("s_open_ts"))
+    closes_later = no_bar | (F.col("close_ts") >= F.col("s_close_ts"))
+    merged = new.select(
+        *key,
+        F.when(opens_earlier, F.col("open")).otherwise(F.col("s_open")).alias("open"),
+        F.when(opens_earlier, F.col("open_ts")).otherwise(F.col("s_open_ts")).alias("open_ts"),
+        F.when(closes_later, F.col("close")).otherwise(F.col("s_close")).alias("close"),
+        F.when(closes_later, F.col("close_ts")).otherwise(F.col("s_close_ts")).alias("close_ts"),
+        F.greatest("high", "s_high").alias("high"),
+        F.least("low", "s_low").alias("low"),
+        *((F.col(c) + F.coalesce(F.col(f"s_{c}"), F.lit(0))).alias(c) for c in ("volume", "trade_count", "notional")),
+        "last_kafka_partition", "last_kafka_offset",
+    )
+    return _minute_bars(merged)
+
+
+def _minute(ts: Column) -> Column:
+    return F.date_trunc("minute", ts)
+
+
+def _minute_aggregates(trades: DataFrame) -> DataFrame:
+    """Trades -> per symbol and minute: open/close with their times, high, low, volume,
+    trade_count, notional (sum of price x volume) and the last Kafka position.
 
     Open and close come from the smallest and largest ``(trade_ts, kafka_partition,
     kafka_offset)``: the earliest trade, ties broken by arrival order, never by the order
     Spark happens to see rows in (which is what ``first()``/``last()`` would give).
     """
     order_key = F.struct("trade_ts", "kafka_partition", "kafka_offset", "price")
-    grouped = trades.groupBy("symbol", F.window("trade_ts", f"{BAR_SECONDS} seconds").alias("w")).agg(
-        F.min(order_key)["price"].alias("open"),
+    grouped = trades.groupBy("symbol", _minute(F.col("trade_ts")).alias("window_start")).agg(
+        F.min(order_key).alias("first"),
+        F.max(order_key).alias("last"),
         F.max("price").alias("high"),
         F.min("price").alias("low"),
-        F.max(order_key)["price"].alias("close"),
         F.sum("volume").alias("volume"),
         F.count(F.lit(1)).alias("trade_count"),
         F.sum(F.col("price") * F.col("volume")).alias("notional"),
+        F.max(F.struct("kafka_partition", "kafka_offset")).alias("position"),
     )
-    return window_bars(grouped)
+    return grouped.select(
+        "symbol", "window_start",
+        F.col("first.price").alias("open"), F.col("first.trade_ts").alias("open_ts"),
+        F.col("last.price").alias("close"), F.col("last.trade_ts").alias("close_ts"),
+        "high", "low", "volume", "trade_count", "notional",
+        F.col("position.kafka_partition").alias("last_kafka_partition"),
+        F.col("position.kafka_offset").alias("last_kafka_offset"),
+    )
+
+
+def _minute_bars(aggregates: DataFrame) -> DataFrame:
+    ends = aggregates.withColumn("window_end", F.col("window_start") + F.expr(f"INTERVAL {BAR_SECONDS} SECONDS"))
+    return _as_bars(ends, MinuteBar)
 
 
 def window_bars(grouped: DataFrame) -> DataFrame:
     """Aggregates per symbol and time window ``w`` (open, high, low, close, volume,
-    trade_count, and notional = sum of price x volume) -> ``Bar`` rows.
+    trade_count, and notional = sum of price x volume) -> ``Bar`` rows."""
+    return _as_bars(grouped.withColumn("window_start", F.col("w.start")).withColumn("window_end", F.col("w.end")), Bar)
+
+
+def _as_bars(aggregates: DataFrame, model: type[Bar]) -> DataFrame:
+    """Aggregates with ``window_start`` and ``window_end`` -> rows of ``model``.
 
     ``trade_date`` is the UTC date of the window's start; ``vwap`` is notional / volume,
     null when the volume is 0.
     """
-    bars = grouped.select(
-        "symbol",
-        F.to_date(F.col("w.start")).alias("trade_date"),
-        F.col("w.start").alias("window_start"),
-        F.col("w.end").alias("window_end"),
-        "open", "high", "low", "close", "volume",
-        F.col("trade_count").cast("long").alias("trade_count"),
-        F.when(F.col("volume") > 0, F.col("notional") / F.col("volume")).alias("vwap"),
-        F.current_timestamp().alias("updated_at"),
+    bars = (
+        aggregates.withColumn("trade_date", F.to_date("window_start"))
+        .withColumn("trade_count", F.col("trade_count").cast("long"))
+        .withColumn("vwap", F.when(F.col("volume") > 0, F.col("notional") / F.col("volume")))
+        .withColumn("updated_at", F.current_timestamp())
     )
-    return bars.select(*spark_schema(Bar).fieldNames())
+    return bars.select(*spark_schema(model).fieldNames())
+
+
+def batch_summary(trades: DataFrame, watermark_us: int) -> DataFrame:
+    """One row about a micro-batch's trades: how many, how many are older than the watermark
+    (``late``), their symbols, and the span of their times (``first_us``, ``last_us``: epoch
+    microseconds, free of the Python process's time zone)."""
+    micros = F.unix_micros("trade_ts")
+    return trades.agg(
+        F.count(F.lit(1)).alias("trades"),
+        F.count(F.when(micros < watermark_us, 1)).alias("late"),
+        F.collect_set("symbol").alias("symbols"),
+        F.min(micros).alias("first_us"),
+        F.max(micros).alias("last_us"),
+    )
+
+
+def bars_between(stored: DataFrame, symbols: list[str], first_us: int, last_us: int) -> DataFrame:
+    """The stored bars of ``symbols`` whose minute holds a time in ``[first_us, last_us]`` (epoch
+    microseconds); written so that a Cassandra read pushes it down to the ``(symbol, trade_date)``
+    partitions and a range of their ``window_start``."""
+    first, last = (datetime.fromtimestamp(us / 1e6, timezone.utc) for us in (first_us, last_us))
+    days = [first.date() + timedelta(days=n) for n in range((last.date() - first.date()).days + 1)]
+    return stored.where(
+        F.col("symbol").isin(symbols) & F.col("trade_date").isin(days)
+        & (F.col("window_start") >= F.lit(first.replace(second=0, microsecond=0)))
+        & (F.col("window_start") <= F.lit(last))
+    )

@@ -21,6 +21,12 @@ class Column:
     is_list: bool
     nullable: bool
 
+    @property
+    def cql(self) -> str:
+        """The column's CQL definition: ``name type``."""
+        kind = _CQL[self.kind]
+        return f"{self.name} {f'list<{kind}>' if self.is_list else kind}"
+
 
 _KINDS = {str: "string", float: "double", int: "long", datetime: "timestamp", date: "date", bool: "bool"}
 
@@ -102,9 +108,7 @@ def cql_create_table(model: type[BaseModel], keyspace: str, table: str, ttl_seco
     SSTables expire together with the TTL.
     """
     key = model.cql_key
-    cols = ",\n  ".join(
-        f"{c.name} {f'list<{_CQL[c.kind]}>' if c.is_list else _CQL[c.kind]}" for c in columns(model)
-    )
+    cols = ",\n  ".join(c.cql for c in columns(model))
     clustering_names = ", ".join(name for name, _ in key.clustering)
     order = ", ".join(f"{name} {direction}" for name, direction in key.clustering)
     primary = f"(({', '.join(key.partition)})" + (f", {clustering_names})" if key.clustering else ")")

@@ -1,8 +1,8 @@
 """Pydantic models: the single source of truth for every record ticklake moves.
 
 ``FinnhubTrade`` is one element of a Finnhub ``trade`` frame, ``Trade`` the validated and
-enriched trade written to Kafka, ``TradeRow`` the raw trade as stored, ``Bar`` a 1-minute
-OHLCV bar, ``QuarantinedRecord`` a record the streaming job refused; ``BacktestRun``, ``BacktestTrade`` and
+enriched trade written to Kafka, ``TradeRow`` the raw trade as stored, ``Bar`` an OHLCV bar,
+``MinuteBar`` a 1-minute bar as the streaming job stores it, ``QuarantinedRecord`` a record the streaming job refused; ``BacktestRun``, ``BacktestTrade`` and
 ``EquityPoint`` the results of backtests.  Spark, Iceberg and CQL schemas are derived from these in ``schemas.derive``.
 """
 from __future__ import annotations
@@ -77,7 +77,7 @@ class TradeRow(BaseModel):
 
 
 class Bar(BaseModel):
-    """One symbol's trades in the UTC minute ``[window_start, window_end)``."""
+    """One symbol's trades in the UTC interval ``[window_start, window_end)``."""
 
     cql_key: ClassVar[TableKey] = TableKey(
         partition=("symbol", "trade_date"), clustering=(("window_start", "DESC"),)
@@ -95,6 +95,22 @@ class Bar(BaseModel):
     trade_count: int
     vwap: float | None = None
     updated_at: datetime
+
+
+class MinuteBar(Bar):
+    """A 1-minute bar with what the streaming job needs to merge later trades into it exactly.
+
+    ``open_ts`` and ``close_ts`` are the times of the open and close trades (a later trade
+    replaces the open only if it is earlier, the close if it is not earlier).
+    ``(last_kafka_partition, last_kafka_offset)`` is the last trade merged: a symbol keeps to
+    one partition, so a trade at or before that offset is already in the bar, and replaying
+    it changes nothing. Optional so that tables made before them gain them in place.
+    """
+
+    open_ts: datetime | None = None
+    close_ts: datetime | None = None
+    last_kafka_partition: int | None = None
+    last_kafka_offset: int | None = None
 
 
 class QuarantinedRecord(BaseModel):

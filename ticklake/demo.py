@@ -55,7 +55,7 @@ def newest_trade_time(settings: Settings) -> datetime | None:
 
 def demo_history_minutes(settings: Settings) -> float:
     """Market minutes the demo's feed replays: the last half hour, or the time since the
-    previous demo's newest trade (older trades would be behind the job's watermark)."""
+    previous demo's newest trade, so that the runs' made-up markets do not overlap in time."""
     newest = newest_trade_time(settings)
     if newest is None:
         return DEMO_MINUTES

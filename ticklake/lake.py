@@ -9,7 +9,7 @@ from pyiceberg.table import Table
 from pyiceberg.transforms import DayTransform, MonthTransform, Transform, YearTransform
 
 from schemas.derive import iceberg_schema
-from schemas.models import BacktestRun, BacktestTrade, Bar, EquityPoint, QuarantinedRecord, TradeRow
+from schemas.models import BacktestRun, BacktestTrade, Bar, EquityPoint, MinuteBar, QuarantinedRecord, TradeRow
 from ticklake.config import Settings
 from ticklake.errors import UserError
 from ticklake.timeframes import DAY_SECONDS, rollup_seconds
@@ -43,11 +43,11 @@ def rollup_identifier(settings: Settings, timeframe: str) -> str:
 def table_specs(settings: Settings) -> dict[str, tuple]:
     """Identifier -> (schema, partition spec) of every lake table."""
     ice = settings.iceberg
-    trades, bars = iceberg_schema(TradeRow), iceberg_schema(Bar)
+    trades, minute_bars, bars = iceberg_schema(TradeRow), iceberg_schema(MinuteBar), iceberg_schema(Bar)
     quarantine = iceberg_schema(QuarantinedRecord)
     specs = {
         f"{ice.namespace}.{ice.trades_table}": (trades, _time_spec(trades, "trade_ts")),
-        f"{ice.namespace}.{ice.bars_table}": (bars, _time_spec(bars, "window_start")),
+        f"{ice.namespace}.{ice.bars_table}": (minute_bars, _time_spec(minute_bars, "window_start")),
         f"{ice.namespace}.{ice.quarantine_table}": (quarantine, _time_spec(quarantine, "quarantined_at")),
     }
     for timeframe in ice.rollup_tables:
@@ -125,11 +125,12 @@ def ensure_backtest_tables(settings: Settings) -> None:
 
 
 def recreate_bars_table(settings: Settings, table: str) -> Table:
-    """An empty bars table ``table`` (the bars table's schema and partitioning) in the lake's
+    """An empty bars table ``table`` (``Bar`` columns, partitioned by day) in the lake's
     namespace, dropped first if it exists: for benchmarks and tests that bring their own bars."""
     cat = catalog(settings)
     cat.create_namespace_if_not_exists(settings.iceberg.namespace)
-    schema, spec = table_specs(settings)[f"{settings.iceberg.namespace}.{settings.iceberg.bars_table}"]
+    schema = iceberg_schema(Bar)
+    spec = _time_spec(schema, "window_start")
     identifier = f"{settings.iceberg.namespace}.{table}"
     if cat.table_exists(identifier):
         cat.purge_table(identifier)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from schemas.derive import cql_create_table
-from schemas.models import Bar, TradeRow
+from schemas.derive import columns, cql_create_table
+from schemas.models import MinuteBar, TradeRow
 from ticklake import lake
 from ticklake.config import Settings
 from ticklake.errors import UserError
@@ -60,7 +60,7 @@ def cql_statements(settings: Settings) -> list[str]:
         f"CREATE KEYSPACE IF NOT EXISTS {c.keyspace} WITH replication = "
         f"{{'class': 'SimpleStrategy', 'replication_factor': {c.replication_factor}}}",
         cql_create_table(TradeRow, c.keyspace, c.trades_table, c.trades_ttl_seconds),
-        cql_create_table(Bar, c.keyspace, c.bars_table, c.bars_ttl_seconds),
+        cql_create_table(MinuteBar, c.keyspace, c.bars_table, c.bars_ttl_seconds),
     ]
 
 
@@ -69,8 +69,19 @@ def ensure_cassandra_schema(settings: Settings) -> None:
     try:
         for statement in cql_statements(settings):
             session.execute(statement, timeout=60)
+        add_missing_columns(session, settings.cassandra.keyspace, settings.cassandra.bars_table, MinuteBar)
     finally:
         session.cluster.shutdown()
+
+
+def add_missing_columns(session, keyspace: str, table: str, model) -> None:
+    """Columns the model has gained since the table was made (new columns are optional)."""
+    rows = session.execute("SELECT column_name FROM system_schema.columns WHERE keyspace_name = %s "
+                           "AND table_name = %s", (keyspace, table))
+    present = {row.column_name for row in rows}
+    for column in columns(model):
+        if column.name not in present:
+            session.execute(f"ALTER TABLE {keyspace}.{table} ADD {column.cql}", timeout=60)
 
 
 def wipe_pipeline_state(settings: Settings) -> None:

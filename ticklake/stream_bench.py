@@ -26,7 +26,7 @@ from ticklake.provision import cassandra_session, drop_named, isolated, provisio
 from ticklake.submit import spark_submit_background
 
 Progress = Callable[[str], None]
-QUERIES = ("raw-cassandra", "raw-lake", "bars-cassandra", "bars-lake")
+QUERIES = ("cassandra", "lake")
 SYMBOLS = [f"SYM{i:02d}" for i in range(10)]
 
 
@@ -168,7 +168,7 @@ def bench_latency(settings: Settings, rate: float, seconds: float, trigger_secon
         root = private.spark.checkpoint_root.parent
         job = start_job(private, root / "job.log", "--trigger-seconds", str(trigger_seconds),
                         "--starting-offsets", "latest")
-        while not (private.spark.checkpoint_root / "bars-cassandra" / "offsets").is_dir():
+        while not (private.spark.checkpoint_root / "cassandra" / "offsets").is_dir():
             if job.poll() is not None:
                 raise RuntimeError(f"the streaming job exited; log {root / 'job.log'}")
             time.sleep(1)
@@ -195,7 +195,7 @@ def bench_latency(settings: Settings, rate: float, seconds: float, trigger_secon
         os.killpg(job.pid, signal.SIGTERM)
         job.wait(120)
         latencies = watcher.latencies(private, since_ms=measured_from * 1000)
-        batches = [committed - planned for planned, committed in batch_times(private, "bars-cassandra")
+        batches = [committed - planned for planned, committed in batch_times(private, "cassandra")
                    if planned >= measured_from]
         if not latencies:
             raise RuntimeError(f"no bar updates seen; log {root / 'job.log'}")

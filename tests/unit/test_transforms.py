@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
+import random
 from datetime import datetime, timezone
 
 import pytest
 
 pytest.importorskip("pyspark")
 from jobs import transforms  # noqa: E402
+from pyspark.sql import functions as F  # noqa: E402
 
 T0 = 1_700_000_040_000  # 2023-11-14T22:14:00Z, a minute boundary
 
@@ -74,3 +76,70 @@ def test_identical_trades_both_count_and_zero_volume_bar_has_no_vwap(spark):
     values = [trade("X", 5.0, T0, 0.0), trade("X", 5.0, T0, 0.0)]
     (bar,) = transforms.one_minute_bars(transforms.valid_trades(transforms.decode(kafka_rows(spark, values)))).collect()
     assert bar.trade_count == 2 and bar.volume == 0.0 and bar.vwap is None
+
+
+def awkward_trades(spark, n=60, seed=7):
+    """Trades of two symbols over three minutes, out of order, with equal times, twins and v = 0."""
+    rng = random.Random(seed)
+    values = []
+    for _ in range(n):
+        t = T0 + rng.choice([0, 1, 1, 59_999, 60_000, 61_000, 125_000])
+        values.append(trade(rng.choice(["AAPL", "MSFT"]), rng.choice([9.0, 10.0, 11.0, 12.5]), t,
+                            rng.choice([0.0, 1.0, 2.5])))
+        if rng.random() < 0.1:
+            values.append(values[-1])
+    return transforms.valid_trades(transforms.decode(kafka_rows(spark, values)))
+
+
+def bar_values(bars):
+    fields = ("open", "high", "low", "close", "volume", "trade_count", "vwap", "open_ts", "close_ts",
+              "last_kafka_partition", "last_kafka_offset")
+    return {(b.symbol, b.window_start): tuple(round(getattr(b, f), 9) if f in ("volume", "vwap") and getattr(b, f)
+                                               is not None else getattr(b, f) for f in fields)
+            for b in bars.collect()}
+
+
+def merged_in_batches(trades, cuts):
+    """Bars after merging the trades batch by batch (split at the offsets ``cuts``) into a store."""
+    store = {}
+    bounds = [0, *cuts, 10**9]
+    for low, high in zip(bounds, bounds[1:]):
+        batch = trades.where((F.col("kafka_offset") >= low) & (F.col("kafka_offset") < high))
+        stored = trades.sparkSession.createDataFrame(list(store.values()), transforms.one_minute_bars(trades).schema)
+        store.update({(b.symbol, b.window_start): b for b in transforms.merge_into_bars(stored, batch).collect()})
+    return trades.sparkSession.createDataFrame(list(store.values()), transforms.one_minute_bars(trades).schema)
+
+
+def test_bars_merged_batch_by_batch_equal_bars_of_all_trades_at_once(spark):
+    trades = awkward_trades(spark)
+    expected = bar_values(transforms.one_minute_bars(trades))
+    for cuts in ([30], [1, 2, 3, 40], [10, 20, 50]):
+        assert bar_values(merged_in_batches(trades, cuts)) == expected, cuts
+
+
+def test_merging_a_batch_again_changes_no_bar(spark):
+    """A replay after a crash: some bars already hold the batch (written before the crash),
+    others do not; merging the batch again gives every bar exactly once."""
+    trades = awkward_trades(spark)
+    first = trades.where(F.col("kafka_offset") < 30)
+    after_first = transforms.one_minute_bars(first)
+    full = {k: v for k, v in bar_values(transforms.one_minute_bars(trades)).items()}
+    # the crash: of the second batch's bars, only MSFT's reached the store
+    second = trades.where(F.col("kafka_offset") >= 30)
+    msft_written = transforms.merge_into_bars(after_first, second).where(F.col("symbol") == "MSFT")
+    stored = after_first.join(msft_written.select("symbol", "window_start"), ["symbol", "window_start"],
+                              "left_anti").unionByName(msft_written)
+    replayed = bar_values(transforms.merge_into_bars(stored, second))
+    for key, bar in replayed.items():
+        assert bar == full[key], key
+    assert {k for k in full if k[0] == "AAPL"} <= set(replayed)
+
+
+def test_a_late_trade_reaches_its_bar_and_an_earlier_one_becomes_the_open(spark):
+    values = [trade("AAPL", 10.0, T0 + 5_000), trade("AAPL", 11.0, T0 + 9_000),  # batch 1
+              trade("AAPL", 7.0, T0 + 1_000), trade("AAPL", 12.0, T0 + 9_000)]  # batch 2: earlier, equal-time close
+    trades = transforms.valid_trades(transforms.decode(kafka_rows(spark, values)))
+    stored = transforms.one_minute_bars(trades.where(F.col("kafka_offset") < 2))
+    (bar,) = transforms.merge_into_bars(stored, trades.where(F.col("kafka_offset") >= 2)).collect()
+    assert (bar.open, bar.high, bar.low, bar.close, bar.trade_count) == (7.0, 12.0, 7.0, 12.0, 4)
+    assert bar.last_kafka_offset == 3 and bar.vwap == pytest.approx(40 / 4)
