@@ -51,6 +51,9 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         # The streaming job's queries share the cores fairly (one pool each), so a big lake
         # batch does not hold back the Cassandra queries that people watch.
         "spark.scheduler.mode": "FAIR",
+        # Micro-batches are cached for the few passes over them, then dropped: compressing the
+        # cached columns cost more CPU than it saved (docs/BENCHMARKS.md).
+        "spark.sql.inMemoryColumnarStorage.compressed": "false",
     }
 
 

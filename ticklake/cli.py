@@ -376,8 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--rate", type=float, default=5000, help="stream latency: trades per second")
     bench.add_argument("--seconds", type=float, default=180, help="stream latency: how long (0 skips it)")
     bench.add_argument("--trigger-seconds", type=float, default=5.0, help="stream latency: the job's trigger")
-    bench.add_argument("--warmup-seconds", type=float, default=60,
-                       help="stream latency: load before the measured trades (JIT warm-up)")
+    bench.add_argument("--warmup-seconds", type=float, default=300,
+                       help="stream latency: load before the measured trades (JIT warm-up, catching up)")
     bench.add_argument("--days", type=int, default=252, help="backtest: trading days of 1-minute bars per symbol")
     bench.set_defaults(func=cmd_bench)
 
