@@ -6,9 +6,32 @@ any Python runs. A session built outside spark-submit (tests) gets them from
 """
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from pyspark.sql import SparkSession
 
 from ticklake.config import Settings
+
+# Fair-scheduler pools of the streaming job's queries (jobs/ohlcv_stream.py names each query's
+# pool after it): the cassandra query, which people watch, always has a core and most of the
+# rest; the lake query's minute of trades runs beside it instead of in front of it.
+POOLS = {"cassandra": (4, 1), "lake": (1, 0)}  # name -> (weight, minShare in cores)
+
+
+def fair_pools_file(settings: Settings) -> Path:
+    """The pools as Spark's allocation file, written under the state directory (the job's code
+    may run from a zip, so the file cannot travel with it)."""
+    path = settings.state_dir / "spark" / "fairscheduler.xml"
+    pools = "".join(f'<pool name="{name}"><schedulingMode>FIFO</schedulingMode><weight>{weight}</weight>'
+                    f'<minShare>{share}</minShare></pool>' for name, (weight, share) in POOLS.items())
+    text = f'<?xml version="1.0"?><allocations>{pools}</allocations>\n'
+    if not path.is_file() or path.read_text() != text:  # replaced whole: other jobs may be reading it
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.name}.{os.getpid()}")
+        partial.write_text(text)
+        partial.replace(path)
+    return path
 
 
 def spark_conf(settings: Settings) -> dict[str, str]:
@@ -48,9 +71,10 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.cassandra.connection.reconnectionDelayMS.min": "500",
         "spark.cassandra.connection.reconnectionDelayMS.max": "5000",
         "spark.cassandra.connection.keepAliveMS": "1000",
-        # The streaming job's queries share the cores fairly (one pool each), so a big lake
-        # batch does not hold back the Cassandra queries that people watch.
+        # The streaming job's queries share the cores (one pool each, the cassandra query's
+        # weighted), so a big lake batch does not hold back the Cassandra writes people watch.
         "spark.scheduler.mode": "FAIR",
+        "spark.scheduler.allocation.file": fair_pools_file(settings).as_uri(),
         # Micro-batches are cached for the few passes over them, then dropped: compressing the
         # cached columns cost more CPU than it saved (docs/BENCHMARKS.md).
         "spark.sql.inMemoryColumnarStorage.compressed": "false",
