@@ -102,7 +102,7 @@ def quarantined(decoded: DataFrame) -> DataFrame:
 
 def one_minute_bars(trades: DataFrame) -> DataFrame:
     """Trades (``TradeRow`` columns) -> 1-minute OHLCV bars (``MinuteBar`` columns)."""
-    return _minute_bars(_minute_aggregates(trades))
+    return _minute_bars(_minute_aggregates(_with_minute(trades)))
 
 
 def merge_into_bars(stored: DataFrame, trades: DataFrame) -> DataFrame:
@@ -123,12 +123,11 @@ def merge_into_bars(stored: DataFrame, trades: DataFrame) -> DataFrame:
     key = ["symbol", "window_start"]
     marks = s.select(*key, "s_last_kafka_partition", "s_last_kafka_offset")
     fresh = (
-        trades.withColumn("window_start", _minute(F.col("trade_ts")))
+        _with_minute(trades)
         .join(F.broadcast(marks), key, "left")
         .where(F.col("s_last_kafka_offset").isNull()
                | (F.col("kafka_partition") != F.col("s_last_kafka_partition"))
                | (F.col("kafka_offset") > F.col("s_last_kafka_offset")))
-        .drop("window_start")
     )
     new = _minute_aggregates(fresh).join(F.broadcast(s), key, "left")
     no_bar = F.col("s_trade_count").isNull()
@@ -148,12 +147,13 @@ def merge_into_bars(stored: DataFrame, trades: DataFrame) -> DataFrame:
     return _minute_bars(merged)
 
 
-def _minute(ts: Column) -> Column:
-    return F.date_trunc("minute", ts)
+def _with_minute(trades: DataFrame) -> DataFrame:
+    """Trades with ``window_start``, the UTC minute of their trade time."""
+    return trades.withColumn("window_start", F.date_trunc("minute", "trade_ts"))
 
 
 def _minute_aggregates(trades: DataFrame) -> DataFrame:
-    """Trades -> per symbol and minute: open/close with their times, high, low, volume,
+    """Trades with ``window_start`` -> per symbol and minute: open/close with their times, high, low, volume,
     trade_count, notional (sum of price x volume) and the last Kafka position.
 
     Open and close come from the smallest and largest ``(trade_ts, kafka_partition,
@@ -161,7 +161,7 @@ def _minute_aggregates(trades: DataFrame) -> DataFrame:
     Spark happens to see rows in (which is what ``first()``/``last()`` would give).
     """
     order_key = F.struct("trade_ts", "kafka_partition", "kafka_offset", "price")
-    grouped = trades.groupBy("symbol", _minute(F.col("trade_ts")).alias("window_start")).agg(
+    grouped = trades.groupBy("symbol", "window_start").agg(
         F.min(order_key).alias("first"),
         F.max(order_key).alias("last"),
         F.max("price").alias("high"),
