@@ -1,15 +1,30 @@
 """Prometheus metrics of the streaming queries, fed by a StreamingQueryListener in the driver."""
 from __future__ import annotations
 
+import json
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from pyspark.sql.streaming import StreamingQueryListener
+
+# The phases of a micro-batch that Spark reports in its progress (``durationMs``).
+PROGRESS_PHASES = ("latestOffset", "queryPlanning", "getBatch", "addBatch", "walCommit", "commitOffsets",
+                   "triggerExecution")
+PHASE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 40.0, 80.0)
 
 
 class StreamMetrics:
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    """The job's metrics; with ``journal``, every phase observation is also appended to that
+    file as a JSON line (``{"at", "query", "phase", "seconds", "rows"}``), for benchmarks."""
+
+    def __init__(self, registry: CollectorRegistry | None = None, journal: Path | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        self.journal = open(journal, "a", buffering=1) if journal else None
+        self.journal_lock = threading.Lock()
         labels = ["query"]
         r = self.registry
         self.input_rows = Counter("ticklake_stream_input_rows_total", "Rows read by the query", labels, registry=r)
@@ -30,6 +45,19 @@ class StreamMetrics:
             labels, registry=r)
         self.restarts = Counter(
             "ticklake_stream_restarts_total", "Restarts of the queries after a failure", registry=r)
+        self.phase_seconds = Histogram(
+            "ticklake_stream_phase_seconds",
+            "Wall time of a micro-batch phase (Spark's progress phases, and the steps of the batch handler)",
+            ["query", "phase"], buckets=PHASE_BUCKETS, registry=r)
+        self.records_behind = Gauge(
+            "ticklake_stream_records_behind_latest", "Kafka records not read yet by the query, after its last batch",
+            labels, registry=r)
+        self.newest_bar_time = Gauge(
+            "ticklake_stream_newest_bar_time_seconds",
+            "Event time (epoch seconds) of the newest trade in the bars the query wrote", labels, registry=r)
+        self.trigger_seconds = Gauge(
+            "ticklake_stream_trigger_seconds", "The query's trigger interval (0: as soon as data arrives)",
+            labels, registry=r)
 
     def record_progress(self, progress) -> None:
         """Update from a ``StreamingQueryProgress`` (the listener's event.progress)."""
@@ -39,17 +67,59 @@ class StreamMetrics:
         self.input_rate.labels(query).set(progress.inputRowsPerSecond or 0.0)
         self.processed_rate.labels(query).set(progress.processedRowsPerSecond or 0.0)
         self.batch_duration.labels(query).set(progress.durationMs.get("triggerExecution", 0) / 1000)
+        for phase in PROGRESS_PHASES:
+            if phase in progress.durationMs:
+                self.observe_phase(query, phase, progress.durationMs[phase] / 1000, progress.numInputRows)
+        behind = records_behind(progress.sources)
+        if behind is not None:
+            self.records_behind.labels(query).set(behind)
 
-    def record_batch(self, query: str, trades: int, late: int, watermark_us: int) -> None:
-        """A micro-batch's valid and late trades, and the query's watermark (epoch microseconds)."""
+    @contextmanager
+    def timed(self, query: str, step: str) -> Iterator[None]:
+        """Observe the wall time of one step of a batch handler as a phase of the query."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.observe_phase(query, step, time.perf_counter() - started)
+
+    def observe_phase(self, query: str, phase: str, seconds: float, rows: int | None = None) -> None:
+        self.phase_seconds.labels(query, phase).observe(seconds)
+        if self.journal:
+            line = json.dumps({"at": time.time(), "query": query, "phase": phase, "seconds": seconds, "rows": rows})
+            with self.journal_lock:
+                self.journal.write(line + "\n")
+
+    def record_batch(self, query: str, trades: int, late: int = 0, watermark_us: int = 0,
+                     newest_bar_us: int | None = None) -> None:
+        """A micro-batch's valid and late trades, the query's watermark and the event time of the
+        newest trade in the bars it wrote (epoch microseconds)."""
         self.trades.labels(query).inc(trades)
         self.late_rows.labels(query).inc(late)
         if watermark_us > 0:
             self.watermark_lag.labels(query).set(time.time() - watermark_us / 1e6)
+        if newest_bar_us is not None:
+            self.newest_bar_time.labels(query).set(newest_bar_us / 1e6)
 
-    def serve(self, port: int) -> None:
+    def serve(self, host: str, port: int) -> None:
         if port:
-            start_http_server(port, registry=self.registry)
+            start_http_server(port, addr=host, registry=self.registry)
+
+
+def records_behind(sources) -> int | None:
+    """Records between what the sources have read (``endOffset``) and the latest offsets
+    Kafka reported (``latestOffset``), summed over topics and partitions."""
+    total = None
+    for source in sources:
+        try:
+            end, latest = json.loads(source.endOffset or "null"), json.loads(source.latestOffset or "null")
+        except (TypeError, ValueError):
+            continue
+        if not isinstance(end, dict) or not isinstance(latest, dict):
+            continue
+        total = (total or 0) + sum(max(0, int(offset) - int(end.get(topic, {}).get(partition, offset)))
+                                   for topic, partitions in latest.items() for partition, offset in partitions.items())
+    return total
 
 
 class MetricsListener(StreamingQueryListener):

@@ -1,15 +1,17 @@
-"""Streaming job: Kafka trades -> raw trades and 1-minute OHLCV bars in Cassandra and Iceberg.
+"""Streaming job: Kafka trades -> 1-minute OHLCV bars and raw trades in Cassandra and Iceberg.
 
-    ./spark-submit.sh jobs/ohlcv_stream.py [--available-now] [--trigger-seconds 5] [--lake-trigger-seconds 60]
+    ./spark-submit.sh jobs/ohlcv_stream.py [--available-now] [--bars-trigger-seconds 1]
+        [--trigger-seconds 5] [--lake-trigger-seconds 60]
 
-Two queries share the session, each with its own checkpoint under the configured
-checkpoint root, and each reads and parses every record once. ``cassandra`` runs at the
-short trigger, so a bar is visible in Cassandra seconds after its trades; ``lake`` runs at
-the lake trigger (default a minute), so Iceberg gets one commit a minute per table and files
-worth keeping, not a trickle of small ones. Each micro-batch writes its raw trades and merges
-them into the stored bars they fall in (``transforms.merge_into_bars``): the store holds the
-bar state, so there is no Spark state store, a bar is upserted as it changes, and a late trade
-still reaches its bar.
+Three queries share the session, each with its own checkpoint under the configured checkpoint
+root, so none can hold another back:
+- ``bars`` (short trigger) aggregates its trades into one delta per symbol and minute in a
+  single Spark task, and the driver merges the deltas into the bars it keeps
+  (``bar_state.BarBook``) and writes the changed bars to Cassandra itself: no store read, no
+  connector, a few rows per batch.
+- ``trades`` writes the raw trades to Cassandra.
+- ``lake`` (default a minute) appends the raw trades and refused records to Iceberg and merges
+  its bars the same way as ``bars``: one commit a minute per table, files worth keeping.
 
 A failed query (a store down, say) stops the others; all restart from their checkpoints
 after a capped backoff, so the job waits out an outage instead of dying.
@@ -21,13 +23,14 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable
 
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.errors import StreamingQueryException
 from pyspark.sql.streaming import StreamingQuery
 
 from jobs import sinks, transforms
+from jobs.bar_path import BarPath
+from jobs.bar_stores import CassandraBars, IcebergBars
 from jobs.metrics import MetricsListener, StreamMetrics
 from jobs.session import build_session, iceberg_table
 from ticklake.logs import configure_logging
@@ -49,11 +52,8 @@ def kafka_source(spark: SparkSession, settings: Settings, args: argparse.Namespa
     return reader.load()
 
 
-BatchHandler = Callable[[DataFrame, int, str], None]
-
-
 def start_query(
-    stream: DataFrame, name: str, handler: BatchHandler, settings: Settings, args: argparse.Namespace,
+    stream: DataFrame, name: str, handler: Handler, settings: Settings, args: argparse.Namespace,
     trigger_seconds: float,
 ) -> StreamingQuery:
     """Start ``stream`` with ``handler(batch, batch_id, query_id)`` for each micro-batch.
@@ -88,89 +88,64 @@ def start_query(
     return query
 
 
-class EventClock:
-    """A query's event-time watermark: the latest trade time it has seen, less the allowed
-    lateness. Trades older than it are counted as late; their bars take them all the same."""
+class Handler:
+    """A query's micro-batch handler; ``close`` frees what it holds when the query stops."""
 
-    def __init__(self, lateness_seconds: float) -> None:
-        self.lateness_us = int(lateness_seconds * 1_000_000)
-        self.latest_us: int | None = None
+    def __call__(self, batch: DataFrame, batch_id: int, query_id: str) -> None:
+        raise NotImplementedError
 
-    @property
-    def watermark_us(self) -> int:
-        return -2**63 if self.latest_us is None else self.latest_us - self.lateness_us
-
-    def summarise(self, trades: DataFrame) -> Row:
-        """``transforms.batch_summary`` of the batch, and the clock moved on past its trades."""
-        summary = transforms.batch_summary(trades, self.watermark_us).first()
-        if summary.trades:
-            self.latest_us = max(self.latest_us or summary.last_us, summary.last_us)
-        return summary
+    def close(self) -> None:
+        pass
 
 
-class BarMerger:
-    """Merges each micro-batch's trades into the stored 1-minute bars of one store."""
+class BarsHandler(Handler):
+    """Bars into Cassandra: one Spark task aggregates the batch, the driver writes the bars."""
 
-    def __init__(self, query: str, settings: Settings, metrics: StreamMetrics) -> None:
-        self.query, self.metrics = query, metrics
-        self.clock = EventClock(settings.spark.watermark_seconds)
+    def __init__(self, settings: Settings, metrics: StreamMetrics) -> None:
+        self.path = BarPath("bars", CassandraBars(settings), settings.spark.watermark_seconds, metrics)
 
-    def summarise(self, trades: DataFrame) -> Row:
-        return self.clock.summarise(trades)
+    def __call__(self, batch: DataFrame, batch_id: int, query_id: str) -> None:
+        self.path.merge(transforms.valid_trades(batch.coalesce(1)))
 
-    @staticmethod
-    def changed_bars(summary: Row, trades: DataFrame, stored: DataFrame) -> DataFrame:
-        """The bars of ``stored`` that ``trades`` change, or new ones, with the trades merged in."""
-        near = transforms.bars_between(stored, summary.symbols, summary.first_us, summary.last_us)
-        return transforms.merge_into_bars(near, trades)
-
-    def written(self, summary: Row) -> None:
-        self.metrics.record_batch(self.query, summary.trades, summary.late, self.clock.watermark_us)
+    def close(self) -> None:
+        self.path.close()
 
 
-def cassandra_handler(settings: Settings, metrics: StreamMetrics) -> BatchHandler:
-    """Merged bars and raw trades of a micro-batch into Cassandra, bars first (people watch them)."""
-    cas = settings.cassandra
-    merger = BarMerger("cassandra", settings, metrics)
+class TradesHandler(Handler):
+    """Raw trades into Cassandra (upserts keyed by their Kafka position)."""
 
-    def handle(batch: DataFrame, batch_id: int, query_id: str) -> None:
-        trades = transforms.valid_trades(batch).persist()
-        try:
-            summary = merger.summarise(trades)
-            if summary.trades:
-                stored = sinks.read_cassandra(batch.sparkSession, cas.keyspace, cas.bars_table)
-                sinks.write_cassandra(merger.changed_bars(summary, trades, stored), cas.keyspace, cas.bars_table)
-                sinks.write_cassandra(trades, cas.keyspace, cas.trades_table)
-            merger.written(summary)
-        finally:
-            trades.unpersist()
+    def __init__(self, settings: Settings, metrics: StreamMetrics) -> None:
+        self.settings, self.metrics = settings, metrics
 
-    return handle
+    def __call__(self, batch: DataFrame, batch_id: int, query_id: str) -> None:
+        cas = self.settings.cassandra
+        with self.metrics.timed("trades", "write_trades"):
+            sinks.write_cassandra(transforms.valid_trades(batch), cas.keyspace, cas.trades_table)
 
 
-def lake_handler(lake: SparkSession, settings: Settings, metrics: StreamMetrics) -> BatchHandler:
-    """Refused records, merged bars and raw trades of a micro-batch into Iceberg."""
-    trades_table, bars_table, quarantine_table = (
-        iceberg_table(settings, name) for name in
-        (settings.iceberg.trades_table, settings.iceberg.bars_table, settings.iceberg.quarantine_table))
-    merger = BarMerger("lake", settings, metrics)
+class LakeHandler(Handler):
+    """Refused records, bars and raw trades of a micro-batch into Iceberg."""
 
-    def handle(batch: DataFrame, batch_id: int, query_id: str) -> None:
+    def __init__(self, lake: SparkSession, settings: Settings, metrics: StreamMetrics) -> None:
+        self.lake, self.metrics = lake, metrics
+        ice = settings.iceberg
+        self.trades_table, self.quarantine_table = (
+            iceberg_table(settings, name) for name in (ice.trades_table, ice.quarantine_table))
+        self.path = BarPath("lake", IcebergBars(lake, iceberg_table(settings, ice.bars_table)),
+                            settings.spark.watermark_seconds, metrics)
+
+    def __call__(self, batch: DataFrame, batch_id: int, query_id: str) -> None:
         kept = transforms.raw_of_refused_only(batch).persist()
         try:
-            quarantine(lake, kept, quarantine_table, query_id, batch_id, metrics)
+            with self.metrics.timed("lake", "quarantine"):
+                quarantine(self.lake, kept, self.quarantine_table, query_id, batch_id, self.metrics)
             with sinks.shared_view(transforms.valid_trades(kept)) as view:
-                trades = lake.table(view)
-                summary = merger.summarise(trades)
-                if summary.trades:
-                    sinks.merge_bars_iceberg(lake, merger.changed_bars(summary, trades, lake.table(bars_table)),
-                                             bars_table)
-                    sinks.append_iceberg_once(lake, trades, trades_table, query_id, batch_id)
-                merger.written(summary)
+                trades = self.lake.table(view)
+                if self.path.merge(trades):
+                    with self.metrics.timed("lake", "append_trades"):
+                        sinks.append_iceberg_once(self.lake, trades, self.trades_table, query_id, batch_id)
         finally:
             kept.unpersist()
-
-    return handle
 
 
 def quarantine(lake: SparkSession, decoded: DataFrame, table: str, query_id: str, batch_id: int,
@@ -186,12 +161,17 @@ def quarantine(lake: SparkSession, decoded: DataFrame, table: str, query_id: str
 
 
 def start_queries(spark: SparkSession, settings: Settings, args: argparse.Namespace,
-                  metrics: StreamMetrics) -> list[StreamingQuery]:
+                  metrics: StreamMetrics) -> list[tuple[StreamingQuery, Handler]]:
+    """The three queries with their handlers, the bars first."""
     decoded = transforms.decode(kafka_source(spark, settings, args))
-    return [
-        start_query(decoded, "cassandra", cassandra_handler(settings, metrics), settings, args, args.trigger_seconds),
-        start_query(decoded, "lake", lake_handler(spark, settings, metrics), settings, args, args.lake_trigger_seconds),
-    ]
+    paths = [("bars", BarsHandler(settings, metrics), args.bars_trigger_seconds),
+             ("trades", TradesHandler(settings, metrics), args.trigger_seconds),
+             ("lake", LakeHandler(spark, settings, metrics), args.lake_trigger_seconds)]
+    started = []
+    for name, handler, trigger in paths:
+        metrics.trigger_seconds.labels(name).set(trigger)
+        started.append((start_query(decoded, name, handler, settings, args, trigger), handler))
+    return started
 
 
 def await_queries(spark: SparkSession, queries: list[StreamingQuery]) -> None:
@@ -207,7 +187,8 @@ def run_supervised(spark: SparkSession, settings: Settings, args: argparse.Names
     failures = 0
     while True:
         started = time.monotonic()
-        queries = start_queries(spark, settings, args, metrics)
+        running = start_queries(spark, settings, args, metrics)
+        queries = [query for query, _ in running]
         log.info("started queries %s; checkpoints under %s", [q.name for q in queries],
                  settings.spark.checkpoint_root)
         try:
@@ -217,6 +198,8 @@ def run_supervised(spark: SparkSession, settings: Settings, args: argparse.Names
             for query in queries:
                 query.stop()
             spark.streams.resetTerminated()
+            for _, handler in running:
+                handler.close()
             if time.monotonic() - started > settings.spark.healthy_run_seconds:
                 failures = 0
             failures += 1
@@ -234,8 +217,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--available-now", action="store_true",
                         help="process everything in Kafka now, then exit (backfills, tests)")
+    parser.add_argument("--bars-trigger-seconds", type=float, default=None,
+                        help="micro-batch interval of the bars (default: spark.bars_trigger_seconds setting)")
     parser.add_argument("--trigger-seconds", type=float, default=None,
-                        help="micro-batch interval (default: spark.trigger_seconds setting)")
+                        help="micro-batch interval of the raw trades in Cassandra (default: spark.trigger_seconds)")
     parser.add_argument("--lake-trigger-seconds", type=float, default=None,
                         help="interval of the Iceberg commits (default: spark.lake_trigger_seconds setting)")
     parser.add_argument("--starting-offsets", default="earliest",
@@ -249,14 +234,16 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
     args = parse_args(sys.argv[1:] if argv is None else argv)
     settings = Settings()
+    if args.bars_trigger_seconds is None:
+        args.bars_trigger_seconds = settings.spark.bars_trigger_seconds
     if args.trigger_seconds is None:
         args.trigger_seconds = settings.spark.trigger_seconds
     if args.lake_trigger_seconds is None:
         args.lake_trigger_seconds = settings.spark.lake_trigger_seconds
     spark = build_session(settings, "ticklake-ohlcv-stream")
     spark.sparkContext.setLogLevel("WARN")
-    metrics = StreamMetrics()
-    metrics.serve(settings.spark.metrics_port)
+    metrics = StreamMetrics(journal=settings.spark.phase_journal)
+    metrics.serve(settings.spark.metrics_host, settings.spark.metrics_port)
     listener = MetricsListener(metrics)
     spark.streams.addListener(listener)
     try:

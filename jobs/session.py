@@ -14,9 +14,9 @@ from pyspark.sql import SparkSession
 from ticklake.config import Settings
 
 # Fair-scheduler pools of the streaming job's queries (jobs/ohlcv_stream.py names each query's
-# pool after it): the cassandra query, which people watch, always has a core and most of the
-# rest; the lake query's minute of trades runs beside it instead of in front of it.
-POOLS = {"cassandra": (4, 1), "lake": (1, 0)}  # name -> (weight, minShare in cores)
+# pool after it): the bars, which people watch, get the next free core before anything else;
+# the raw trades and the lake's minute of trades share the rest.
+POOLS = {"bars": (8, 1), "trades": (2, 0), "lake": (1, 0)}  # name -> (weight, minShare in cores)
 
 
 def fair_pools_file(settings: Settings) -> Path:
@@ -70,7 +70,9 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.cassandra.read.timeoutMS": "30000",
         "spark.cassandra.connection.reconnectionDelayMS.min": "500",
         "spark.cassandra.connection.reconnectionDelayMS.max": "5000",
-        "spark.cassandra.connection.keepAliveMS": "1000",
+        # Keep the connector's session between micro-batches (its default is an hour; the trades
+        # query writes every few seconds) instead of opening one per batch.
+        "spark.cassandra.connection.keepAliveMS": "600000",
         # The streaming job's queries share the cores (one pool each, the cassandra query's
         # weighted), so a big lake batch does not hold back the Cassandra writes people watch.
         "spark.scheduler.mode": "FAIR",

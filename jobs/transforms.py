@@ -5,8 +5,6 @@ hand-made frames.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -105,46 +103,35 @@ def one_minute_bars(trades: DataFrame) -> DataFrame:
     return _minute_bars(_minute_aggregates(_with_minute(trades)))
 
 
-def merge_into_bars(stored: DataFrame, trades: DataFrame) -> DataFrame:
-    """Stored 1-minute bars (``MinuteBar`` columns) and a micro-batch of trades -> the bars the
-    trades change, with the trades merged in (``MinuteBar`` columns).
-
-    ``stored`` needs to hold only the bars of the batch's symbols and minutes. A trade at or
-    before its bar's last Kafka offset is already in the bar and is left out: merging the same
-    batch twice (a replay after a crash) gives the same bars. Open and close follow
-    ``one_minute_bars``: stored trades arrived before the batch's, so they win equal times.
-    """
-    s = stored.select(
-        "symbol", "window_start",
-        *(F.col(c).alias(f"s_{c}") for c in ("open", "open_ts", "close", "close_ts", "high", "low", "volume",
-                                             "trade_count", "last_kafka_partition", "last_kafka_offset")),
-        F.coalesce(F.col("vwap") * F.col("volume"), F.lit(0.0)).alias("s_notional"),
+def bar_deltas(trades: DataFrame, watermark_us: int) -> DataFrame:
+    """Trades (``TradeRow`` columns) -> per symbol and minute, the ``bar_state.BarDelta`` fields
+    (times as epoch microseconds, free of the Python process's time zone) and ``late``, how many
+    of them are older than ``watermark_us``."""
+    grouped = _minute_aggregates(_with_minute(trades), late=F.unix_micros("trade_ts") < F.lit(watermark_us))
+    return grouped.select(
+        "symbol", F.unix_micros("window_start").alias("window_start_us"),
+        "open", F.unix_micros("open_ts").alias("open_ts_us"), "close", F.unix_micros("close_ts").alias("close_ts_us"),
+        "high", "low", "volume", "trade_count", "notional",
+        F.col("first_position.kafka_partition").alias("first_partition"),
+        F.col("first_position.kafka_offset").alias("first_offset"),
+        F.col("last_kafka_partition").alias("last_partition"), F.col("last_kafka_offset").alias("last_offset"),
+        "late",
     )
+
+
+def trades_after(trades: DataFrame, marks: DataFrame) -> DataFrame:
+    """``trades`` without those at or before the last Kafka position of their bar in ``marks``
+    (``symbol``, ``window_start``, ``last_kafka_partition``, ``last_kafka_offset``): the trades the
+    stored bars do not hold yet (a symbol keeps to one partition)."""
     key = ["symbol", "window_start"]
-    marks = s.select(*key, "s_last_kafka_partition", "s_last_kafka_offset")
-    fresh = (
+    return (
         _with_minute(trades)
         .join(F.broadcast(marks), key, "left")
-        .where(F.col("s_last_kafka_offset").isNull()
-               | (F.col("kafka_partition") != F.col("s_last_kafka_partition"))
-               | (F.col("kafka_offset") > F.col("s_last_kafka_offset")))
+        .where(F.col("last_kafka_offset").isNull()
+               | (F.col("kafka_partition") != F.col("last_kafka_partition"))
+               | (F.col("kafka_offset") > F.col("last_kafka_offset")))
+        .drop("window_start", "last_kafka_partition", "last_kafka_offset")
     )
-    new = _minute_aggregates(fresh).join(F.broadcast(s), key, "left")
-    no_bar = F.col("s_trade_count").isNull()
-    opens_earlier = no_bar | (F.col("open_ts") < F.col("s_open_ts"))
-    closes_later = no_bar | (F.col("close_ts") >= F.col("s_close_ts"))
-    merged = new.select(
-        *key,
-        F.when(opens_earlier, F.col("open")).otherwise(F.col("s_open")).alias("open"),
-        F.when(opens_earlier, F.col("open_ts")).otherwise(F.col("s_open_ts")).alias("open_ts"),
-        F.when(closes_later, F.col("close")).otherwise(F.col("s_close")).alias("close"),
-        F.when(closes_later, F.col("close_ts")).otherwise(F.col("s_close_ts")).alias("close_ts"),
-        F.greatest("high", "s_high").alias("high"),
-        F.least("low", "s_low").alias("low"),
-        *((F.col(c) + F.coalesce(F.col(f"s_{c}"), F.lit(0))).alias(c) for c in ("volume", "trade_count", "notional")),
-        "last_kafka_partition", "last_kafka_offset",
-    )
-    return _minute_bars(merged)
 
 
 def _with_minute(trades: DataFrame) -> DataFrame:
@@ -152,9 +139,10 @@ def _with_minute(trades: DataFrame) -> DataFrame:
     return trades.withColumn("window_start", F.date_trunc("minute", "trade_ts"))
 
 
-def _minute_aggregates(trades: DataFrame) -> DataFrame:
+def _minute_aggregates(trades: DataFrame, late: Column | None = None) -> DataFrame:
     """Trades with ``window_start`` -> per symbol and minute: open/close with their times, high, low, volume,
-    trade_count, notional (sum of price x volume) and the last Kafka position.
+    trade_count, notional (sum of price x volume), the first and last Kafka position, and with
+    ``late``, how many trades it holds for.
 
     Open and close come from the smallest and largest ``(trade_ts, kafka_partition,
     kafka_offset)``: the earliest trade, ties broken by arrival order, never by the order
@@ -169,15 +157,18 @@ def _minute_aggregates(trades: DataFrame) -> DataFrame:
         F.sum("volume").alias("volume"),
         F.count(F.lit(1)).alias("trade_count"),
         F.sum(F.col("price") * F.col("volume")).alias("notional"),
+        F.min(F.struct("kafka_partition", "kafka_offset")).alias("first_position"),
         F.max(F.struct("kafka_partition", "kafka_offset")).alias("position"),
+        *([F.count(F.when(late, 1)).alias("late")] if late is not None else []),
     )
     return grouped.select(
         "symbol", "window_start",
         F.col("first.price").alias("open"), F.col("first.trade_ts").alias("open_ts"),
         F.col("last.price").alias("close"), F.col("last.trade_ts").alias("close_ts"),
-        "high", "low", "volume", "trade_count", "notional",
+        "high", "low", "volume", "trade_count", "notional", "first_position",
         F.col("position.kafka_partition").alias("last_kafka_partition"),
         F.col("position.kafka_offset").alias("last_kafka_offset"),
+        *(["late"] if late is not None else []),
     )
 
 
@@ -205,30 +196,3 @@ def _as_bars(aggregates: DataFrame, model: type[Bar]) -> DataFrame:
         .withColumn("updated_at", F.current_timestamp())
     )
     return bars.select(*spark_schema(model).fieldNames())
-
-
-def batch_summary(trades: DataFrame, watermark_us: int) -> DataFrame:
-    """One row about a micro-batch's trades: how many, how many are older than the watermark
-    (``late``), their symbols, and the span of their times (``first_us``, ``last_us``: epoch
-    microseconds, free of the Python process's time zone)."""
-    micros = F.unix_micros("trade_ts")
-    return trades.agg(
-        F.count(F.lit(1)).alias("trades"),
-        F.count(F.when(micros < watermark_us, 1)).alias("late"),
-        F.collect_set("symbol").alias("symbols"),
-        F.min(micros).alias("first_us"),
-        F.max(micros).alias("last_us"),
-    )
-
-
-def bars_between(stored: DataFrame, symbols: list[str], first_us: int, last_us: int) -> DataFrame:
-    """The stored bars of ``symbols`` whose minute holds a time in ``[first_us, last_us]`` (epoch
-    microseconds); written so that a Cassandra read pushes it down to the ``(symbol, trade_date)``
-    partitions and a range of their ``window_start``."""
-    first, last = (datetime.fromtimestamp(us / 1e6, timezone.utc) for us in (first_us, last_us))
-    days = [first.date() + timedelta(days=n) for n in range((last.date() - first.date()).days + 1)]
-    return stored.where(
-        F.col("symbol").isin(symbols) & F.col("trade_date").isin(days)
-        & (F.col("window_start") >= F.lit(first.replace(second=0, microsecond=0)))
-        & (F.col("window_start") <= F.lit(last))
-    )

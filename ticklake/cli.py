@@ -228,12 +228,15 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     elif args.what == "stream":
         from ticklake import stream_bench
 
-        result = {"settings": {"trigger_seconds": args.trigger_seconds, "shuffle_partitions":
-                               settings.spark.shuffle_partitions, "driver_memory": settings.spark.driver_memory}}
+        bars_trigger = settings.spark.bars_trigger_seconds if args.bars_trigger_seconds is None else args.bars_trigger_seconds
+        spark = settings.spark
+        result = {"settings": {"bars_trigger_seconds": bars_trigger, "trigger_seconds": spark.trigger_seconds,
+                               "lake_trigger_seconds": spark.lake_trigger_seconds, "master": spark.master,
+                               "shuffle_partitions": spark.shuffle_partitions, "driver_memory": spark.driver_memory}}
         if args.trades:
             result |= stream_bench.bench_backlog(settings, args.trades, _progress)
         if args.seconds:
-            result |= stream_bench.bench_latency(settings, args.rate, args.seconds, args.trigger_seconds,
+            result |= stream_bench.bench_latency(settings, args.rate, args.seconds, bars_trigger,
                                                   args.warmup_seconds, _progress)
     elif args.what == "backtest":
         from ticklake.backtest.bench import bench_backtest
@@ -375,7 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--trades-per-frame", type=int, default=50, help="producer: trades per feed frame")
     bench.add_argument("--rate", type=float, default=5000, help="stream latency: trades per second")
     bench.add_argument("--seconds", type=float, default=180, help="stream latency: how long (0 skips it)")
-    bench.add_argument("--trigger-seconds", type=float, default=5.0, help="stream latency: the job's trigger")
+    bench.add_argument("--bars-trigger-seconds", type=float, default=None,
+                       help="stream latency: the bars query's trigger (default: spark.bars_trigger_seconds)")
     bench.add_argument("--warmup-seconds", type=float, default=300,
                        help="stream latency: load before the measured trades (JIT warm-up, catching up)")
     bench.add_argument("--days", type=int, default=252, help="backtest: trading days of 1-minute bars per symbol")

@@ -105,7 +105,8 @@ class IcebergSettings(BaseModel):
 class SparkSettings(BaseModel):
     master: str = "local[*]"
     checkpoint_root: Path | None = None
-    trigger_seconds: float = 5.0  # Cassandra queries: how fresh the hot store is
+    bars_trigger_seconds: float = 1.0  # bars in Cassandra: how fresh the bars people watch are
+    trigger_seconds: float = 5.0  # raw trades in Cassandra
     lake_trigger_seconds: float = 60.0  # Iceberg queries: one commit per table this often
     watermark_seconds: int = 30
     # A failed query restarts all queries from their checkpoints after a doubling backoff;
@@ -127,7 +128,11 @@ class SparkSettings(BaseModel):
         return f"spark://127.0.0.1:{self.master_port}"
     shuffle_partitions: int = 4
     driver_memory: str = "2g"
+    metrics_host: str = "127.0.0.1"
     metrics_port: int = 9465  # 0: no metrics endpoint
+    # A file to which the streaming job appends each micro-batch phase's duration as a JSON
+    # line (ticklake bench stream reads it); empty: none.
+    phase_journal: Path | None = None
 
 
 class ProducerSettings(BaseModel):
@@ -295,6 +300,8 @@ class Settings(BaseSettings):
         env = {"TICKLAKE_STATE_DIR": str(self.state_dir), "TICKLAKE_CACHE_DIR": str(self.cache_dir)}
         for section in ("kafka", "cassandra", "iceberg", "spark", "producer", "feed", "maintenance", "backtest"):
             for name, value in getattr(self, section).model_dump(mode="json").items():
+                if value is None:
+                    continue  # absent: the child takes the default
                 text = value if isinstance(value, str) else json.dumps(value)
                 env[f"TICKLAKE_{section.upper()}__{name.upper()}"] = text
         return env

@@ -40,12 +40,16 @@ def ensure_topics(settings: Settings) -> None:
         admin.close()
 
 
-def cassandra_cluster(settings: Settings, **options):
+def cassandra_cluster(settings: Settings, consistency_level: int | None = None, request_timeout: float = 10.0,
+                      **options):
+    from cassandra import ConsistencyLevel
     from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
     from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 
     c = settings.cassandra
-    profile = ExecutionProfile(load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=c.local_dc)))
+    profile = ExecutionProfile(load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=c.local_dc)),
+                               consistency_level=ConsistencyLevel.LOCAL_ONE if consistency_level is None
+                               else consistency_level, request_timeout=request_timeout)
     return Cluster(c.contact_points, port=c.port, protocol_version=5,
                    execution_profiles={EXEC_PROFILE_DEFAULT: profile}, **options)
 

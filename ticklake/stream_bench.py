@@ -26,7 +26,7 @@ from ticklake.provision import cassandra_session, drop_named, isolated, provisio
 from ticklake.submit import spark_submit_background
 
 Progress = Callable[[str], None]
-QUERIES = ("cassandra", "lake")
+QUERIES = ("bars", "trades", "lake")
 SYMBOLS = [f"SYM{i:02d}" for i in range(10)]
 
 
@@ -159,21 +159,25 @@ def bench_backlog(settings: Settings, trades: int, progress: Progress) -> dict:
                 "backlog_trades_per_second": round(trades / window), **peaks}
 
 
-def bench_latency(settings: Settings, rate: float, seconds: float, trigger_seconds: float, warmup_seconds: float,
-                  progress: Progress) -> dict:
-    """Receipt of a trade by the producer -> its bar showing it in Cassandra, at ``rate`` trades/s,
-    for the trades received after ``warmup_seconds`` of that load: a fresh JVM compiles its hot
-    code in the first minute and the job starts behind, so the warm-up covers its catching up (a
-    streaming job runs for days)."""
+def bench_latency(settings: Settings, rate: float, seconds: float, bars_trigger_seconds: float,
+                  warmup_seconds: float, progress: Progress) -> dict:
+    """Receipt of a trade by the producer -> its bar showing it in Cassandra, and -> the raw trade
+    readable in Cassandra, at ``rate`` trades/s, for the trades received after ``warmup_seconds``
+    of that load: a fresh JVM compiles its hot code in the first minute and the job starts behind,
+    so the warm-up covers its catching up (a streaming job runs for days). A trade whose bar never
+    showed it is a failure. Then the durations of bar batches without trades, and the median and
+    p95 of every phase of every query while measured."""
     with private_pipeline(settings, "latency") as private:
         root = private.spark.checkpoint_root.parent
-        job = start_job(private, root / "job.log", "--trigger-seconds", str(trigger_seconds),
+        journal = root / "phases.jsonl"
+        private = private.model_copy(update={"spark": private.spark.model_copy(update={"phase_journal": journal})})
+        job = start_job(private, root / "job.log", "--bars-trigger-seconds", str(bars_trigger_seconds),
                         "--starting-offsets", "latest")
-        while not (private.spark.checkpoint_root / "cassandra" / "offsets").is_dir():
+        while not all((private.spark.checkpoint_root / query / "offsets").is_dir() for query in QUERIES):
             if job.poll() is not None:
                 raise RuntimeError(f"the streaming job exited; log {root / 'job.log'}")
             time.sleep(1)
-        time.sleep(trigger_seconds * 2)
+        time.sleep(5)
         port = free_port()
         env = {**os.environ, **private.as_environment(), "TICKLAKE_PRODUCER__URL": f"ws://127.0.0.1:{port}",
                "TICKLAKE_PRODUCER__METRICS_PORT": "0"}
@@ -183,7 +187,7 @@ def bench_latency(settings: Settings, rate: float, seconds: float, trigger_secon
         producer = subprocess.Popen([sys.executable, "-m", "ticklake.cli", "produce"], env=env,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         watcher = BarWatcher(private)
-        progress(f"{rate:.0f} trades/s with a {trigger_seconds} s trigger: {warmup_seconds:.0f} s of warm-up, "
+        progress(f"{rate:.0f} trades/s, bars trigger {bars_trigger_seconds} s: {warmup_seconds:.0f} s of warm-up, "
                  f"then {seconds:.0f} s measured ...")
         time.sleep(warmup_seconds)
         measured_from = time.time()
@@ -191,24 +195,116 @@ def bench_latency(settings: Settings, rate: float, seconds: float, trigger_secon
         for process in (producer, feed):
             process.send_signal(signal.SIGTERM)
             process.wait(60)
-        time.sleep(trigger_seconds * 3 + 5)  # the last trades reach their bars
+        measured_to = time.time()
+        time.sleep(private.spark.lake_trigger_seconds / 4 + 10)  # the last trades reach their bars
         watcher.stop()
+        empty = empty_batches(private, journal, progress)
         os.killpg(job.pid, signal.SIGTERM)
         job.wait(120)
-        latencies = watcher.latencies(private, since_ms=measured_from * 1000)
-        batches = [committed - planned for planned, committed in batch_times(private, "cassandra")
-                   if planned >= measured_from]
-        if not latencies:
+        bars, failures = watcher.latencies(private, since_ms=measured_from * 1000)
+        raw = raw_latencies(private, since_ms=measured_from * 1000)
+        if not bars:
             raise RuntimeError(f"no bar updates seen; log {root / 'job.log'}")
-        latencies.sort()
+        return {"latency_rate": rate, "latency_bars_trigger_seconds": bars_trigger_seconds,
+                "latency_trades": len(bars) + failures, "latency_failures": failures,
+                **percentiles("latency", bars), **percentiles("raw_latency", raw), **empty,
+                "phases": phase_figures(journal, measured_from, measured_to)}
 
-        def pct(q: float) -> float:
-            return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 2)
 
-        return {"latency_rate": rate, "latency_trigger_seconds": trigger_seconds, "latency_trades": len(latencies),
-                "latency_p50_seconds": pct(0.50), "latency_p95_seconds": pct(0.95), "latency_p99_seconds": pct(0.99),
-                "cassandra_batch_seconds_median": round(statistics.median(batches), 2) if batches else None,
-                "cassandra_batch_seconds_max": round(max(batches), 2) if batches else None}
+def percentiles(name: str, values: list[float]) -> dict:
+    if not values:
+        return {f"{name}_samples": 0}
+    values = sorted(values)
+
+    def pct(q: float) -> float:
+        return round(values[min(len(values) - 1, int(q * len(values)))], 3)
+
+    return {f"{name}_p50_seconds": pct(0.50), f"{name}_p95_seconds": pct(0.95), f"{name}_p99_seconds": pct(0.99)}
+
+
+def journal_entries(journal: Path, since: float, until: float) -> list[dict]:
+    with open(journal) as lines:
+        return [entry for entry in map(json.loads, lines) if since <= entry["at"] <= until]
+
+
+def phase_figures(journal: Path, since: float, until: float) -> dict[str, dict[str, float]]:
+    """Per ``query/phase``: count, median, p95 and max seconds of the journal's entries in the window."""
+    groups: dict[str, list[float]] = {}
+    for entry in journal_entries(journal, since, until):
+        groups.setdefault(f"{entry['query']}/{entry['phase']}", []).append(entry["seconds"])
+    figures = {}
+    for name, values in sorted(groups.items()):
+        values.sort()
+        figures[name] = {"n": len(values), "median": round(statistics.median(values), 3),
+                         "p95": round(values[min(len(values) - 1, int(0.95 * len(values)))], 3),
+                         "max": round(values[-1], 3)}
+    return figures
+
+
+def empty_batches(settings: Settings, journal: Path, progress: Progress, records: int = 10) -> dict:
+    """Bar batches that hold no trade: ``records`` records that are not trades, one every 3 s,
+    and the bars query's batch durations (``triggerExecution``) they caused."""
+    from confluent_kafka import Producer
+
+    progress(f"{records} micro-batches without trades ...")
+    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers})
+    since = time.time()
+    for _ in range(records):
+        producer.produce(settings.kafka.trades_topic, b"not a trade", b"EMPTY")
+        producer.flush(10)
+        time.sleep(3)
+    durations = sorted(e["seconds"] for e in journal_entries(journal, since, time.time())
+                       if e["query"] == "bars" and e["phase"] == "triggerExecution")
+    if not durations:
+        return {"empty_batches": 0}
+    return {"empty_batches": len(durations), "empty_batch_seconds_median": round(statistics.median(durations), 3),
+            "empty_batch_seconds_max": round(durations[-1], 3)}
+
+
+def committed_ends(settings: Settings, query: str) -> list[tuple[float, dict[int, int]]]:
+    """(commit time, end offset per partition) of each committed micro-batch of ``query``, in order."""
+    root = settings.spark.checkpoint_root / query
+    out = []
+    for commit in (root / "commits").glob("[0-9]*"):
+        lines = (root / "offsets" / commit.name).read_text().splitlines()
+        ends = json.loads(lines[2])[settings.kafka.trades_topic]
+        out.append((commit.stat().st_mtime, {int(p): offset for p, offset in ends.items()}))
+    return sorted(out, key=lambda entry: entry[0])
+
+
+def raw_latencies(settings: Settings, since_ms: float) -> list[float]:
+    """Per trade received from ``since_ms`` on: the commit of the ``trades`` query's batch that
+    wrote it to Cassandra, minus its receipt by the producer."""
+    ends = committed_ends(settings, "trades")
+    out = []
+    for partition, offset, trade in topic_trades(settings):
+        if trade["received_time_ms"] >= since_ms:
+            committed = next((at for at, end in ends if end.get(partition, 0) > offset), None)
+            if committed is not None:
+                out.append(committed - trade["received_time_ms"] / 1000)
+    return out
+
+
+def topic_trades(settings: Settings):
+    """(partition, offset, trade) of every trade record of the trades topic."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers, enable_auto_commit=False)
+    topic = settings.kafka.trades_topic
+    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    end = consumer.end_offsets(partitions)
+    try:
+        while any(consumer.position(tp) < end[tp] for tp in partitions):
+            for tp, records in consumer.poll(timeout_ms=1000).items():
+                for record in records:
+                    try:
+                        yield tp.partition, record.offset, json.loads(record.value)
+                    except ValueError:
+                        continue
+    finally:
+        consumer.close()
 
 
 class BarWatcher:
@@ -245,30 +341,21 @@ class BarWatcher:
         self.done.set()
         self.thread.join()
 
-    def latencies(self, settings: Settings, since_ms: float) -> list[float]:
+    def latencies(self, settings: Settings, since_ms: float) -> tuple[list[float], int]:
         """Per trade received from ``since_ms`` on: first time its bar's count reached the trade's
-        rank in the bar (arrival order), minus its receipt by the producer."""
-        from kafka import KafkaConsumer, TopicPartition
-
-        consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers, enable_auto_commit=False)
-        topic = settings.kafka.trades_topic
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        end = consumer.end_offsets(partitions)
+        rank in the bar (arrival order), minus its receipt by the producer; and how many trades
+        no bar ever showed (failures)."""
         ranks: dict[tuple[str, datetime], int] = {}
-        out = []
-        while any(consumer.position(tp) < end[tp] for tp in partitions):
-            for records in consumer.poll(timeout_ms=1000).values():
-                for record in records:
-                    trade = json.loads(record.value)
-                    minute = datetime.fromtimestamp(trade["trade_time_ms"] // 60_000 * 60, timezone.utc)
-                    key = (trade["symbol"], minute)
-                    ranks[key] = rank = ranks.get(key, 0) + 1
-                    if trade["received_time_ms"] < since_ms:
-                        continue
-                    shown = next((at for count, at in self.seen.get(key, []) if count >= rank), None)
-                    if shown is not None:
-                        out.append(shown - trade["received_time_ms"] / 1000)
-        consumer.close()
-        return out
+        out, failures = [], 0
+        for _, _, trade in topic_trades(settings):
+            minute = datetime.fromtimestamp(trade["trade_time_ms"] // 60_000 * 60, timezone.utc)
+            key = (trade["symbol"], minute)
+            ranks[key] = rank = ranks.get(key, 0) + 1
+            if trade["received_time_ms"] < since_ms:
+                continue
+            shown = next((at for count, at in self.seen.get(key, []) if count >= rank), None)
+            if shown is None:
+                failures += 1
+            else:
+                out.append(shown - trade["received_time_ms"] / 1000)
+        return out, failures

@@ -148,7 +148,7 @@ def test_kill_9_at_random_points_loses_and_doubles_nothing(pipeline_settings, tm
     rng = random.Random()
     log = tmp_path / "job.log"
     args = ("--available-now", "--max-offsets-per-trigger", "1500")
-    queries = ["cassandra", "lake"]
+    queries = ["bars", "trades", "lake"]
     kills = 0
     for _ in range(3):
         query = rng.choice(queries)

@@ -9,7 +9,7 @@ from jobs.metrics import StreamMetrics
 
 def progress(**overrides):
     base = dict(name="cassandra", id="q1", numInputRows=120, inputRowsPerSecond=60.0, processedRowsPerSecond=240.0,
-                durationMs={"triggerExecution": 1500})
+                durationMs={"triggerExecution": 1500}, sources=[])
     return SimpleNamespace(**{**base, **overrides})
 
 

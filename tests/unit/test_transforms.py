@@ -9,6 +9,9 @@ import pytest
 
 pytest.importorskip("pyspark")
 from jobs import transforms  # noqa: E402
+from jobs.bar_path import BarPath  # noqa: E402
+from jobs.metrics import StreamMetrics  # noqa: E402
+from jobs.bar_stores import COLUMNS, TIMES, state_of  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
 T0 = 1_700_000_040_000  # 2023-11-14T22:14:00Z, a minute boundary
@@ -91,55 +94,92 @@ def awkward_trades(spark, n=60, seed=7):
     return transforms.valid_trades(transforms.decode(kafka_rows(spark, values)))
 
 
-def bar_values(bars):
-    fields = ("open", "high", "low", "close", "volume", "trade_count", "vwap", "open_ts", "close_ts",
-              "last_kafka_partition", "last_kafka_offset")
-    return {(b.symbol, b.window_start): tuple(round(getattr(b, f), 9) if f in ("volume", "vwap") and getattr(b, f)
-                                               is not None else getattr(b, f) for f in fields)
-            for b in bars.collect()}
+class MemoryBars:
+    """A bar store in a dict, as ``BarBook`` sees Cassandra or the lake."""
+
+    def __init__(self, bars=None):
+        self.bars = dict(bars or {})
+        self.loaded = []
+
+    def load(self, keys):
+        self.loaded.extend(keys)
+        return {key: self.bars[key] for key in keys if key in self.bars}
+
+    def write(self, bars):
+        self.bars.update((bar.key, bar) for bar in bars)
+
+    def close(self):
+        pass
+
+
+def states(bars):
+    """1-minute bars (``MinuteBar`` columns) as ``BarState`` by key."""
+    rows = bars.select(*(F.unix_micros(c).alias(c) if c in TIMES else c for c in COLUMNS)).collect()
+    return {bar.key: bar for bar in (state_of(row.asDict()) for row in rows)}
+
+
+def bar_values(bars: dict):
+    def value(bar):
+        return (bar.open, bar.high, bar.low, bar.close, round(bar.volume, 9), bar.trade_count,
+                None if bar.vwap is None else round(bar.vwap, 9), bar.open_ts_us, bar.close_ts_us,
+                bar.last_partition, bar.last_offset)
+    return {key: value(bar) for key, bar in bars.items()}
+
+
+def path_of(store):
+    return BarPath("test", store, watermark_seconds=30, metrics=StreamMetrics())
 
 
 def merged_in_batches(trades, cuts):
     """Bars after merging the trades batch by batch (split at the offsets ``cuts``) into a store."""
-    store = {}
+    store = MemoryBars()
+    path = path_of(store)
     bounds = [0, *cuts, 10**9]
     for low, high in zip(bounds, bounds[1:]):
-        batch = trades.where((F.col("kafka_offset") >= low) & (F.col("kafka_offset") < high))
-        stored = trades.sparkSession.createDataFrame(list(store.values()), transforms.one_minute_bars(trades).schema)
-        store.update({(b.symbol, b.window_start): b for b in transforms.merge_into_bars(stored, batch).collect()})
-    return trades.sparkSession.createDataFrame(list(store.values()), transforms.one_minute_bars(trades).schema)
+        path.merge(trades.where((F.col("kafka_offset") >= low) & (F.col("kafka_offset") < high)))
+    return store.bars
 
 
 def test_bars_merged_batch_by_batch_equal_bars_of_all_trades_at_once(spark):
     trades = awkward_trades(spark)
-    expected = bar_values(transforms.one_minute_bars(trades))
+    expected = bar_values(states(transforms.one_minute_bars(trades)))
     for cuts in ([30], [1, 2, 3, 40], [10, 20, 50]):
         assert bar_values(merged_in_batches(trades, cuts)) == expected, cuts
 
 
 def test_merging_a_batch_again_changes_no_bar(spark):
     """A replay after a crash: some bars already hold the batch (written before the crash),
-    others do not; merging the batch again gives every bar exactly once."""
+    others do not; merging the batch again, with the bars read back from the store, gives every
+    bar exactly once."""
     trades = awkward_trades(spark)
-    first = trades.where(F.col("kafka_offset") < 30)
-    after_first = transforms.one_minute_bars(first)
-    full = {k: v for k, v in bar_values(transforms.one_minute_bars(trades)).items()}
+    full = bar_values(states(transforms.one_minute_bars(trades)))
+    first, second = trades.where(F.col("kafka_offset") < 30), trades.where(F.col("kafka_offset") >= 30)
+    store = MemoryBars(states(transforms.one_minute_bars(first)))
     # the crash: of the second batch's bars, only MSFT's reached the store
-    second = trades.where(F.col("kafka_offset") >= 30)
-    msft_written = transforms.merge_into_bars(after_first, second).where(F.col("symbol") == "MSFT")
-    stored = after_first.join(msft_written.select("symbol", "window_start"), ["symbol", "window_start"],
-                              "left_anti").unionByName(msft_written)
-    replayed = bar_values(transforms.merge_into_bars(stored, second))
-    for key, bar in replayed.items():
-        assert bar == full[key], key
-    assert {k for k in full if k[0] == "AAPL"} <= set(replayed)
+    before_crash = MemoryBars(store.bars)
+    path_of(before_crash).merge(second)
+    store.write([bar for key, bar in before_crash.bars.items() if key[0] == "MSFT"])
+    path_of(store).merge(second)  # the restarted job: a new path, its bars read back from the store
+    assert bar_values(store.bars) == full
+    assert any(key[0] == "MSFT" for key in store.bars) and any(key[0] == "AAPL" for key in store.bars)
+
+
+def test_bars_kept_by_the_book_need_no_store_read(spark):
+    trades = awkward_trades(spark)
+    store = MemoryBars()
+    path = path_of(store)
+    for low in range(0, 70, 10):
+        path.merge(trades.where((F.col("kafka_offset") >= low) & (F.col("kafka_offset") < low + 10)))
+    assert len(store.loaded) == len(set(store.loaded)) == len(store.bars)  # each bar read once, then kept
+    assert bar_values(store.bars) == bar_values(states(transforms.one_minute_bars(trades)))
 
 
 def test_a_late_trade_reaches_its_bar_and_an_earlier_one_becomes_the_open(spark):
     values = [trade("AAPL", 10.0, T0 + 5_000), trade("AAPL", 11.0, T0 + 9_000),  # batch 1
               trade("AAPL", 7.0, T0 + 1_000), trade("AAPL", 12.0, T0 + 9_000)]  # batch 2: earlier, equal-time close
     trades = transforms.valid_trades(transforms.decode(kafka_rows(spark, values)))
-    stored = transforms.one_minute_bars(trades.where(F.col("kafka_offset") < 2))
-    (bar,) = transforms.merge_into_bars(stored, trades.where(F.col("kafka_offset") >= 2)).collect()
+    store = MemoryBars(states(transforms.one_minute_bars(trades.where(F.col("kafka_offset") < 2))))
+    path_of(store).merge(trades.where(F.col("kafka_offset") >= 2))
+    (bar,) = store.bars.values()
     assert (bar.open, bar.high, bar.low, bar.close, bar.trade_count) == (7.0, 12.0, 7.0, 12.0, 4)
-    assert bar.last_kafka_offset == 3 and bar.vwap == pytest.approx(40 / 4)
+    assert bar.last_offset == 3 and bar.vwap == pytest.approx(40 / 4)

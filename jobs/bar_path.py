@@ -1,0 +1,74 @@
+"""A streaming query's 1-minute bars: Spark aggregates a micro-batch into deltas, the driver
+merges them into the bars it keeps (``bar_state.BarBook``) and writes the changed ones."""
+from __future__ import annotations
+
+import logging
+
+from pyspark.sql import DataFrame, Row
+
+from jobs import transforms
+from jobs.bar_state import BarBook, BarDelta, BarState, BarStore, as_datetime
+from jobs.metrics import StreamMetrics
+
+log = logging.getLogger("ticklake.bar_path")
+
+
+class EventClock:
+    """A query's event-time watermark: the latest trade time it has seen, less the allowed
+    lateness. Trades older than it are counted as late; their bars take them all the same."""
+
+    def __init__(self, lateness_seconds: float) -> None:
+        self.lateness_us = int(lateness_seconds * 1_000_000)
+        self.latest_us: int | None = None
+
+    @property
+    def watermark_us(self) -> int:
+        return -2**63 if self.latest_us is None else self.latest_us - self.lateness_us
+
+    def advance(self, latest_us: int) -> None:
+        self.latest_us = latest_us if self.latest_us is None else max(self.latest_us, latest_us)
+
+
+class BarPath:
+    """A query's 1-minute bars: each micro-batch's trades aggregated by Spark into deltas,
+    merged by the driver into the bars it keeps, the changed bars written to ``store``."""
+
+    def __init__(self, query: str, store: BarStore, watermark_seconds: int, metrics: StreamMetrics) -> None:
+        self.query, self.store, self.metrics = query, store, metrics
+        self.clock = EventClock(watermark_seconds)
+        self.book = BarBook(store, keep_minutes=watermark_seconds // 60 + 2)
+
+    def merge(self, trades: DataFrame) -> int:
+        """Merge the batch's trades into their bars; returns how many trades it had."""
+        with self.metrics.timed(self.query, "aggregate"):
+            rows = transforms.bar_deltas(trades, self.clock.watermark_us).collect()
+        if not rows:
+            return 0
+        deltas = [delta_of(row) for row in rows]
+        with self.metrics.timed(self.query, "write_bars"):
+            self.book.apply(deltas, lambda stale: self.refined(trades, stale))
+        newest = max(d.close_ts_us for d in deltas)
+        self.clock.advance(newest)
+        count = sum(d.trade_count for d in deltas)
+        self.metrics.record_batch(self.query, count, sum(row.late for row in rows), self.clock.watermark_us, newest)
+        return count
+
+    def refined(self, trades: DataFrame, stale: list[BarState]) -> list[BarDelta]:
+        """The deltas of the stale bars again, from the trades they do not hold yet."""
+        log.info("%s: %d bars already hold trades of this batch (a replay); merging only the rest",
+                 self.query, len(stale))
+        marks = trades.sparkSession.createDataFrame(
+            [(bar.symbol, as_datetime(bar.window_start_us), bar.last_partition, bar.last_offset) for bar in stale],
+            "symbol string, window_start timestamp, last_kafka_partition long, last_kafka_offset long")
+        keys = {bar.key for bar in stale}
+        rows = transforms.bar_deltas(transforms.trades_after(trades, marks), self.clock.watermark_us).collect()
+        return [delta for delta in map(delta_of, rows) if delta.key in keys]
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def delta_of(row: Row) -> BarDelta:
+    values = row.asDict()
+    values.pop("late")
+    return BarDelta(**values)
