@@ -6,11 +6,16 @@ import logging
 
 from pyspark.sql import DataFrame, Row
 
-from jobs import transforms
+from pyspark.sql import types as T
+
+from jobs import sinks, transforms
 from jobs.bar_state import BarBook, BarDelta, BarState, BarStore, as_datetime
 from jobs.metrics import StreamMetrics
 
 log = logging.getLogger("ticklake.bar_path")
+MARKS = T.StructType([T.StructField("symbol", T.StringType()), T.StructField("window_start", T.TimestampType()),
+                      T.StructField("last_kafka_partition", T.LongType()),
+                      T.StructField("last_kafka_offset", T.LongType())])
 
 
 class EventClock:
@@ -57,9 +62,9 @@ class BarPath:
         """The deltas of the stale bars again, from the trades they do not hold yet."""
         log.info("%s: %d bars already hold trades of this batch (a replay); merging only the rest",
                  self.query, len(stale))
-        marks = trades.sparkSession.createDataFrame(
-            [(bar.symbol, as_datetime(bar.window_start_us), bar.last_partition, bar.last_offset) for bar in stale],
-            "symbol string, window_start timestamp, last_kafka_partition long, last_kafka_offset long")
+        marks = sinks.literal_frame(trades.sparkSession, MARKS, [
+            {"symbol": bar.symbol, "window_start": as_datetime(bar.window_start_us),
+             "last_kafka_partition": bar.last_partition, "last_kafka_offset": bar.last_offset} for bar in stale])
         keys = {bar.key for bar in stale}
         rows = transforms.bar_deltas(transforms.trades_after(trades, marks), self.clock.watermark_us).collect()
         return [delta for delta in map(delta_of, rows) if delta.key in keys]

@@ -57,12 +57,13 @@ class CassandraBars:
         from ticklake.provision import cassandra_cluster
 
         cas = self.settings.cassandra
-        session = cassandra_cluster(self.settings, ConsistencyLevel.LOCAL_QUORUM).connect(cas.keyspace)
+        session = cassandra_cluster(self.settings, ConsistencyLevel.LOCAL_QUORUM).connect()
+        table = f"{cas.keyspace}.{cas.bars_table}"
         self.select = session.prepare(
-            f"SELECT {', '.join(COLUMNS)} FROM {cas.bars_table} "
+            f"SELECT {', '.join(COLUMNS)} FROM {table} "
             "WHERE symbol = ? AND trade_date = ? AND window_start >= ? AND window_start <= ?")
         self.insert = session.prepare(
-            f"INSERT INTO {cas.bars_table} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})")
+            f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})")
         self.session = session
         return session
 
@@ -111,7 +112,7 @@ class IcebergBars:
 
     def write(self, bars: list[BarState]) -> None:
         now = datetime.now(timezone.utc)
-        frame = self.lake.createDataFrame([bar.as_row(now) for bar in bars], spark_schema(MinuteBar))
+        frame = sinks.literal_frame(self.lake, spark_schema(MinuteBar), [bar.as_row(now) for bar in bars])
         sinks.merge_bars_iceberg(self.lake, frame, self.table)
 
     def close(self) -> None:

@@ -99,13 +99,15 @@ class Handler:
 
 
 class BarsHandler(Handler):
-    """Bars into Cassandra: one Spark task aggregates the batch, the driver writes the bars."""
+    """Bars into Cassandra: Spark aggregates the batch (in one task when ``one_task``: a second's
+    trades are fewer than a task's start-up is worth), the driver writes the bars."""
 
-    def __init__(self, settings: Settings, metrics: StreamMetrics) -> None:
+    def __init__(self, settings: Settings, metrics: StreamMetrics, one_task: bool) -> None:
         self.path = BarPath("bars", CassandraBars(settings), settings.spark.watermark_seconds, metrics)
+        self.one_task = one_task
 
     def __call__(self, batch: DataFrame, batch_id: int, query_id: str) -> None:
-        self.path.merge(transforms.valid_trades(batch.coalesce(1)))
+        self.path.merge(transforms.valid_trades(batch.coalesce(1) if self.one_task else batch))
 
     def close(self) -> None:
         self.path.close()
@@ -164,7 +166,7 @@ def start_queries(spark: SparkSession, settings: Settings, args: argparse.Namesp
                   metrics: StreamMetrics) -> list[tuple[StreamingQuery, Handler]]:
     """The three queries with their handlers, the bars first."""
     decoded = transforms.decode(kafka_source(spark, settings, args))
-    paths = [("bars", BarsHandler(settings, metrics), args.bars_trigger_seconds),
+    paths = [("bars", BarsHandler(settings, metrics, one_task=not args.available_now), args.bars_trigger_seconds),
              ("trades", TradesHandler(settings, metrics), args.trigger_seconds),
              ("lake", LakeHandler(spark, settings, metrics), args.lake_trigger_seconds)]
     started = []

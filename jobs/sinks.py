@@ -14,10 +14,13 @@ a read open on each connection it initialises).
 from __future__ import annotations
 
 import uuid
+from datetime import timezone
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from schemas.models import MinuteBar
 
@@ -34,9 +37,33 @@ def write_cassandra(rows: DataFrame, keyspace: str, table: str) -> None:
     )
 
 
-def read_cassandra(spark: SparkSession, keyspace: str, table: str) -> DataFrame:
-    """The table as a DataFrame; filters on it are pushed down to Cassandra where CQL allows."""
-    return spark.read.format("org.apache.spark.sql.cassandra").options(keyspace=keyspace, table=table).load()
+def literal_frame(spark: SparkSession, schema: T.StructType, rows: list[dict]) -> DataFrame:
+    """``rows`` (dicts keyed by the schema's field names) as a DataFrame of ``schema``, written as a
+    SQL ``VALUES`` list: a few rows from the driver, without the Python workers that
+    ``createDataFrame`` starts to unpickle them."""
+    names = schema.fieldNames()
+    values = ", ".join("(" + ", ".join(sql_literal(row[f.name], f.dataType) for f in schema.fields) + ")"
+                       for row in rows)
+    return spark.sql(f"SELECT * FROM VALUES {values} AS t({', '.join(names)})").select(
+        *(F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields))
+
+
+def sql_literal(value, data_type: T.DataType) -> str:
+    if value is None:
+        return f"CAST(NULL AS {data_type.simpleString()})"
+    if isinstance(data_type, T.StringType):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if isinstance(data_type, T.TimestampType):
+        return f"TIMESTAMP'{value.astimezone(timezone.utc).isoformat()}'"
+    if isinstance(data_type, T.DateType):
+        return f"DATE'{value.isoformat()}'"
+    if isinstance(data_type, (T.DoubleType, T.FloatType)):
+        return f"CAST('{float(value)!r}' AS DOUBLE)"
+    if isinstance(data_type, (T.LongType, T.IntegerType)):
+        return f"{int(value)}L"
+    if isinstance(data_type, T.BooleanType):
+        return "TRUE" if value else "FALSE"
+    raise TypeError(f"no SQL literal for {data_type}")
 
 
 @contextmanager
