@@ -237,7 +237,7 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
             result |= stream_bench.bench_backlog(settings, args.trades, _progress)
         if args.seconds:
             result |= stream_bench.bench_latency(settings, args.rate, args.seconds, bars_trigger,
-                                                  args.warmup_seconds, _progress)
+                                                  args.warmup_seconds, _progress, floor=args.floor)
     elif args.what == "backtest":
         from ticklake.backtest.bench import bench_backtest
 
@@ -380,6 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seconds", type=float, default=180, help="stream latency: how long (0 skips it)")
     bench.add_argument("--bars-trigger-seconds", type=float, default=None,
                        help="stream latency: the bars query's trigger (default: spark.bars_trigger_seconds)")
+    bench.add_argument("--floor", action="store_true",
+                       help="stream latency: measure the smallest job doing the bars path's work instead")
     bench.add_argument("--warmup-seconds", type=float, default=300,
                        help="stream latency: load before the measured trades (JIT warm-up, catching up)")
     bench.add_argument("--days", type=int, default=252, help="backtest: trading days of 1-minute bars per symbol")

@@ -160,20 +160,26 @@ def bench_backlog(settings: Settings, trades: int, progress: Progress) -> dict:
 
 
 def bench_latency(settings: Settings, rate: float, seconds: float, bars_trigger_seconds: float,
-                  warmup_seconds: float, progress: Progress) -> dict:
+                  warmup_seconds: float, progress: Progress, floor: bool = False) -> dict:
     """Receipt of a trade by the producer -> its bar showing it in Cassandra, and -> the raw trade
     readable in Cassandra, at ``rate`` trades/s, for the trades received after ``warmup_seconds``
     of that load: a fresh JVM compiles its hot code in the first minute and the job starts behind,
     so the warm-up covers its catching up (a streaming job runs for days). A trade whose bar never
     showed it is a failure. Then the durations of bar batches without trades, and the median and
-    p95 of every phase of every query while measured."""
+    p95 of every phase of every query while measured. With ``floor``, the same for
+    ``ticklake/stream_floor.py``, the smallest job that does the bars path's visible work."""
     with private_pipeline(settings, "latency") as private:
         root = private.spark.checkpoint_root.parent
         journal = root / "phases.jsonl"
         private = private.model_copy(update={"spark": private.spark.model_copy(update={"phase_journal": journal})})
-        job = start_job(private, root / "job.log", "--bars-trigger-seconds", str(bars_trigger_seconds),
-                        "--starting-offsets", "latest")
-        while not all((private.spark.checkpoint_root / query / "offsets").is_dir() for query in QUERIES):
+        if floor:
+            job = spark_submit_background(private, "ticklake/stream_floor.py", "--trigger-seconds",
+                                          str(bars_trigger_seconds), log=root / "job.log")
+        else:
+            job = start_job(private, root / "job.log", "--bars-trigger-seconds", str(bars_trigger_seconds),
+                            "--starting-offsets", "latest")
+        queries = ("bars",) if floor else QUERIES
+        while not all((private.spark.checkpoint_root / query / "offsets").is_dir() for query in queries):
             if job.poll() is not None:
                 raise RuntimeError(f"the streaming job exited; log {root / 'job.log'}")
             time.sleep(1)
@@ -198,17 +204,20 @@ def bench_latency(settings: Settings, rate: float, seconds: float, bars_trigger_
         measured_to = time.time()
         time.sleep(private.spark.lake_trigger_seconds / 4 + 10)  # the last trades reach their bars
         watcher.stop()
-        empty = empty_batches(private, journal, progress)
+        empty = {} if floor else empty_batches(private, journal, progress)
         os.killpg(job.pid, signal.SIGTERM)
         job.wait(120)
         bars, failures = watcher.latencies(private, since_ms=measured_from * 1000)
-        raw = raw_latencies(private, since_ms=measured_from * 1000)
         if not bars:
             raise RuntimeError(f"no bar updates seen; log {root / 'job.log'}")
-        return {"latency_rate": rate, "latency_bars_trigger_seconds": bars_trigger_seconds,
-                "latency_trades": len(bars) + failures, "latency_failures": failures,
-                **percentiles("latency", bars), **percentiles("raw_latency", raw), **empty,
-                "phases": phase_figures(journal, measured_from, measured_to)}
+        figures = {"latency_job": "floor" if floor else "ohlcv_stream", "latency_rate": rate,
+                   "latency_bars_trigger_seconds": bars_trigger_seconds,
+                   "latency_trades": len(bars) + failures, "latency_failures": failures,
+                   **percentiles("latency", bars)}
+        if floor:
+            return figures
+        return {**figures, **percentiles("raw_latency", raw_latencies(private, since_ms=measured_from * 1000)),
+                **empty, "phases": phase_figures(journal, measured_from, measured_to)}
 
 
 def percentiles(name: str, values: list[float]) -> dict:
