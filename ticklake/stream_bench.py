@@ -329,9 +329,10 @@ class BarWatcher:
         self.thread.start()
 
     def _poll(self) -> None:
-        session = cassandra_session(self.settings, self.settings.cassandra.keyspace)
+        cas = self.settings.cassandra
+        session = cassandra_session(self.settings)
         statement = session.prepare(
-            f"SELECT window_start, trade_count FROM {self.settings.cassandra.bars_table} "
+            f"SELECT window_start, trade_count FROM {cas.keyspace}.{cas.bars_table} "
             "WHERE symbol = ? AND trade_date = ? AND window_start >= ?")
         try:
             while not self.done.wait(self.POLL_SECONDS):
