@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from pyspark.sql import DataFrame, Row
+from pyspark.sql import DataFrame
 
 from pyspark.sql import types as T
 
 from jobs import sinks, transforms
-from jobs.bar_state import BarBook, BarDelta, BarState, BarStore, as_datetime
+from jobs.bar_state import MINUTE_US, BarBook, BarDelta, BarState, BarStore, as_datetime
 from jobs.metrics import StreamMetrics
 
 log = logging.getLogger("ticklake.bar_path")
@@ -20,7 +20,8 @@ MARKS = T.StructType([T.StructField("symbol", T.StringType()), T.StructField("wi
 
 class EventClock:
     """A query's event-time watermark: the latest trade time it has seen, less the allowed
-    lateness. Trades older than it are counted as late; their bars take them all the same."""
+    lateness. Trades that reach a bar whose minute ended before it are counted as late; their bars
+    take them all the same."""
 
     def __init__(self, lateness_seconds: float) -> None:
         self.lateness_us = int(lateness_seconds * 1_000_000)
@@ -46,16 +47,17 @@ class BarPath:
     def merge(self, trades: DataFrame) -> int:
         """Merge the batch's trades into their bars; returns how many trades it had."""
         with self.metrics.timed(self.query, "aggregate"):
-            rows = transforms.bar_deltas(trades, self.clock.watermark_us).collect()
-        if not rows:
+            deltas = [BarDelta(**row.asDict()) for row in transforms.bar_deltas(trades).collect()]
+        if not deltas:
             return 0
-        deltas = [delta_of(row) for row in rows]
+        # Late: trades that reached a bar whose minute had passed the watermark before this batch.
+        late = sum(d.trade_count for d in deltas if d.window_start_us + MINUTE_US <= self.clock.watermark_us)
         with self.metrics.timed(self.query, "write_bars"):
             self.book.apply(deltas, lambda stale: self.refined(trades, stale))
         newest = max(d.close_ts_us for d in deltas)
         self.clock.advance(newest)
         count = sum(d.trade_count for d in deltas)
-        self.metrics.record_batch(self.query, count, sum(row.late for row in rows), self.clock.watermark_us, newest)
+        self.metrics.record_batch(self.query, count, late, self.clock.watermark_us, newest)
         return count
 
     def refined(self, trades: DataFrame, stale: list[BarState]) -> list[BarDelta]:
@@ -66,14 +68,8 @@ class BarPath:
             {"symbol": bar.symbol, "window_start": as_datetime(bar.window_start_us),
              "last_kafka_partition": bar.last_partition, "last_kafka_offset": bar.last_offset} for bar in stale])
         keys = {bar.key for bar in stale}
-        rows = transforms.bar_deltas(transforms.trades_after(trades, marks), self.clock.watermark_us).collect()
-        return [delta for delta in map(delta_of, rows) if delta.key in keys]
+        rows = transforms.bar_deltas(transforms.trades_after(trades, marks)).collect()
+        return [delta for delta in (BarDelta(**row.asDict()) for row in rows) if delta.key in keys]
 
     def close(self) -> None:
         self.store.close()
-
-
-def delta_of(row: Row) -> BarDelta:
-    values = row.asDict()
-    values.pop("late")
-    return BarDelta(**values)

@@ -38,7 +38,8 @@ class StreamMetrics:
             "ticklake_stream_watermark_lag_seconds", "Wall time minus the event-time watermark", labels, registry=r)
         self.trades = Counter("ticklake_stream_trades_total", "Valid trades written", labels, registry=r)
         self.late_rows = Counter(
-            "ticklake_stream_late_rows_total", "Trades older than the watermark (merged into their bars all the same)",
+            "ticklake_stream_late_rows_total",
+            "Trades that reached a bar whose minute had passed the watermark (merged all the same)",
             labels, registry=r)
         self.quarantined_rows = Counter(
             "ticklake_stream_quarantined_rows_total", "Records refused and kept in the quarantine table",

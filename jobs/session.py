@@ -77,6 +77,12 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         # weighted), so a big lake batch does not hold back the Cassandra writes people watch.
         "spark.scheduler.mode": "FAIR",
         "spark.scheduler.allocation.file": fair_pools_file(settings).as_uri(),
+        # Checkpoints (spark.checkpoint_root is a file system path) through the FileSystem API,
+        # whose rename is atomic on a local or mounted file system. The default goes through
+        # FileContext, whose rename of a local file forks `readlink` for both paths: tenths of a
+        # second per micro-batch here (docs/BENCHMARKS.md).
+        "spark.sql.streaming.checkpointFileManagerClass":
+            "org.apache.spark.sql.execution.streaming.FileSystemBasedCheckpointFileManager",
         # Micro-batches are cached for the few passes over them, then dropped: compressing the
         # cached columns cost more CPU than it saved (docs/BENCHMARKS.md).
         "spark.sql.inMemoryColumnarStorage.compressed": "false",

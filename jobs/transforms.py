@@ -107,11 +107,13 @@ def one_minute_bars(trades: DataFrame) -> DataFrame:
     return _minute_bars(_minute_aggregates(_with_minute(trades)))
 
 
-def bar_deltas(trades: DataFrame, watermark_us: int) -> DataFrame:
+def bar_deltas(trades: DataFrame) -> DataFrame:
     """Trades (``TradeRow`` columns) -> per symbol and minute, the ``bar_state.BarDelta`` fields
-    (times as epoch microseconds, free of the Python process's time zone) and ``late``, how many
-    of them are older than ``watermark_us``."""
-    grouped = _minute_aggregates(_with_minute(trades), late=F.unix_micros("trade_ts") < F.lit(watermark_us))
+    (times as epoch microseconds, free of the Python process's time zone).
+
+    It takes no value that changes from batch to batch: Spark compiles the plan's code once and
+    reuses it, where a literal (a watermark, say) would be compiled into new code every batch."""
+    grouped = _minute_aggregates(_with_minute(trades))
     return grouped.select(
         "symbol", F.unix_micros("window_start").alias("window_start_us"),
         "open", F.unix_micros("open_ts").alias("open_ts_us"), "close", F.unix_micros("close_ts").alias("close_ts_us"),
@@ -119,7 +121,6 @@ def bar_deltas(trades: DataFrame, watermark_us: int) -> DataFrame:
         F.col("first_position.kafka_partition").alias("first_partition"),
         F.col("first_position.kafka_offset").alias("first_offset"),
         F.col("last_kafka_partition").alias("last_partition"), F.col("last_kafka_offset").alias("last_offset"),
-        "late",
     )
 
 
@@ -143,10 +144,9 @@ def _with_minute(trades: DataFrame) -> DataFrame:
     return trades.withColumn("window_start", F.date_trunc("minute", "trade_ts"))
 
 
-def _minute_aggregates(trades: DataFrame, late: Column | None = None) -> DataFrame:
+def _minute_aggregates(trades: DataFrame) -> DataFrame:
     """Trades with ``window_start`` -> per symbol and minute: open/close with their times, high, low, volume,
-    trade_count, notional (sum of price x volume), the first and last Kafka position, and with
-    ``late``, how many trades it holds for.
+    trade_count, notional (sum of price x volume), and the first and last Kafka position.
 
     Open and close come from the smallest and largest ``(trade_ts, kafka_partition,
     kafka_offset)``: the earliest trade, ties broken by arrival order, never by the order
@@ -163,7 +163,6 @@ def _minute_aggregates(trades: DataFrame, late: Column | None = None) -> DataFra
         F.sum(F.col("price") * F.col("volume")).alias("notional"),
         F.min(F.struct("kafka_partition", "kafka_offset")).alias("first_position"),
         F.max(F.struct("kafka_partition", "kafka_offset")).alias("position"),
-        *([F.count(F.when(late, 1)).alias("late")] if late is not None else []),
     )
     return grouped.select(
         "symbol", "window_start",
@@ -172,7 +171,6 @@ def _minute_aggregates(trades: DataFrame, late: Column | None = None) -> DataFra
         "high", "low", "volume", "trade_count", "notional", "first_position",
         F.col("position.kafka_partition").alias("last_kafka_partition"),
         F.col("position.kafka_offset").alias("last_kafka_offset"),
-        *(["late"] if late is not None else []),
     )
 
 

@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import orjson
+
 from producers.frames import trade_json
 from ticklake import lake
 from ticklake.config import Settings
@@ -207,7 +209,8 @@ def bench_latency(settings: Settings, rate: float, seconds: float, bars_trigger_
         empty = {} if floor else empty_batches(private, journal, progress)
         os.killpg(job.pid, signal.SIGTERM)
         job.wait(120)
-        bars, failures = watcher.latencies(private, since_ms=measured_from * 1000)
+        records = list(topic_trades(private))
+        bars, failures = watcher.latencies(records, since_ms=measured_from * 1000)
         if not bars:
             raise RuntimeError(f"no bar updates seen; log {root / 'job.log'}")
         figures = {"latency_job": "floor" if floor else "ohlcv_stream", "latency_rate": rate,
@@ -216,7 +219,7 @@ def bench_latency(settings: Settings, rate: float, seconds: float, bars_trigger_
                    **percentiles("latency", bars)}
         if floor:
             return figures
-        return {**figures, **percentiles("raw_latency", raw_latencies(private, since_ms=measured_from * 1000)),
+        return {**figures, **percentiles("raw_latency", raw_latencies(private, records, since_ms=measured_from * 1000)),
                 **empty, "phases": phase_figures(journal, measured_from, measured_to)}
 
 
@@ -281,12 +284,12 @@ def committed_ends(settings: Settings, query: str) -> list[tuple[float, dict[int
     return sorted(out, key=lambda entry: entry[0])
 
 
-def raw_latencies(settings: Settings, since_ms: float) -> list[float]:
-    """Per trade received from ``since_ms`` on: the commit of the ``trades`` query's batch that
-    wrote it to Cassandra, minus its receipt by the producer."""
+def raw_latencies(settings: Settings, records: list[tuple[int, int, dict]], since_ms: float) -> list[float]:
+    """Per trade of ``records`` (``topic_trades``) received from ``since_ms`` on: the commit of the
+    ``trades`` query's batch that wrote it to Cassandra, minus its receipt by the producer."""
     ends = committed_ends(settings, "trades")
     out = []
-    for partition, offset, trade in topic_trades(settings):
+    for partition, offset, trade in records:
         if trade["received_time_ms"] >= since_ms:
             committed = next((at for at, end in ends if end.get(partition, 0) > offset), None)
             if committed is not None:
@@ -309,8 +312,8 @@ def topic_trades(settings: Settings):
             for tp, records in consumer.poll(timeout_ms=1000).items():
                 for record in records:
                     try:
-                        yield tp.partition, record.offset, json.loads(record.value)
-                    except ValueError:
+                        yield tp.partition, record.offset, orjson.loads(record.value)
+                    except orjson.JSONDecodeError:
                         continue
     finally:
         consumer.close()
@@ -351,13 +354,13 @@ class BarWatcher:
         self.done.set()
         self.thread.join()
 
-    def latencies(self, settings: Settings, since_ms: float) -> tuple[list[float], int]:
-        """Per trade received from ``since_ms`` on: first time its bar's count reached the trade's
+    def latencies(self, records: list[tuple[int, int, dict]], since_ms: float) -> tuple[list[float], int]:
+        """Per trade of ``records`` (``topic_trades``) received from ``since_ms`` on: first time its bar's count reached the trade's
         rank in the bar (arrival order), minus its receipt by the producer; and how many trades
         no bar ever showed (failures)."""
         ranks: dict[tuple[str, datetime], int] = {}
         out, failures = [], 0
-        for _, _, trade in topic_trades(settings):
+        for _, _, trade in records:
             minute = datetime.fromtimestamp(trade["trade_time_ms"] // 60_000 * 60, timezone.utc)
             key = (trade["symbol"], minute)
             ranks[key] = rank = ranks.get(key, 0) + 1
