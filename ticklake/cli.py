@@ -254,6 +254,48 @@ def cmd_flink_smoke(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_flink(settings: Settings, args: argparse.Namespace) -> int:
+    from jobs import flink_live
+
+    if args.action == "start":
+        st = flink_live.start(settings)
+        _progress(f"real-time job running (pid {st.pid}); REST http://127.0.0.1:{settings.flink.rest_port}, "
+                  f"log {st.log}")
+    elif args.action == "stop":
+        _progress(f"real-time job: {flink_live.stop(settings)}")
+    elif args.action == "logs":
+        print(flink_live.log_tail(settings, args.lines))
+    else:
+        st = flink_live.status(settings)
+        if not st.running:
+            print(f"real-time job stopped; resumes from {flink_live.newest_snapshot(settings) or 'the start'}")
+            return 3
+        job = st.job or {}
+        checkpoint = st.checkpoint or {}
+        print(f"real-time job {job.get('state', 'starting')}, pid {st.pid}, job id {job.get('jid')}; "
+              f"last checkpoint {checkpoint.get('id')} ({checkpoint.get('external_path')}); log {st.log}")
+    return 0
+
+
+def cmd_alerts(settings: Settings, args: argparse.Namespace) -> int:
+    from ticklake import live
+    from ticklake.output import print_rows
+
+    since = _parse_time(args.since) if args.since else None
+    alerts = live.alerts(settings, since=since, follow=args.follow)
+    if args.follow or args.format == "json":  # one line per alert as it comes
+        for alert in alerts:
+            print_rows([alert], ["event_time", "rule", "symbol", "values", "alert_id"], "json") if args.format == "json" \
+                else print(f"{alert.event_time:%Y-%m-%d %H:%M:%S}  {alert.rule}  {alert.symbol}  {alert.detail}", flush=True)
+        return 0
+    rows = list(alerts)
+    if not rows:
+        _progress(f"no alerts in {settings.flink.alerts_topic}" + (f" since {since.isoformat()}" if since else ""))
+        return 1
+    print_rows(rows, live.ALERT_COLUMNS, args.format)
+    return 0
+
+
 def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
     from ticklake.backtest import request, store
 
@@ -388,6 +430,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=cmd_bench)
 
     sub.add_parser("flink-smoke", help="run the PyFlink smoke job over the trades topic").set_defaults(func=cmd_flink_smoke)
+    flink = sub.add_parser("flink", help="the real-time PyFlink job (live bars, alerts): start, stop, status, logs")
+    flink.add_argument("action", choices=["start", "stop", "status", "logs"])
+    flink.add_argument("--lines", type=int, default=50, help="logs: lines from the end of each log")
+    flink.set_defaults(func=cmd_flink)
+
+    alerts = sub.add_parser("alerts", help="market alerts of the real-time job (committed ones only)")
+    alerts.add_argument("--follow", action="store_true", help="keep printing new alerts as they come")
+    alerts.add_argument("--since", help="alerts from this event time on: ISO, or now-90m, now-6h")
+    alerts.add_argument("--format", choices=FORMATS, default="table", help="table, csv, or json (one object a line)")
+    alerts.set_defaults(func=cmd_alerts)
     add_backtest_parser(sub)
     return parser
 
