@@ -222,8 +222,18 @@ WHERE bars = {minutes + 1} AND mean_volume > 0 AND volume > {factor!r} * mean_vo
 def failed_rally(rule: dict) -> str:
     """MATCH_RECOGNIZE over a symbol's final 1-minute bars: ``rising_bars`` consecutive bars
     that each close above their open and above the close before, then the next bar closes
-    below the first rising bar's open (the whole rally given back: a failed breakout)."""
+    below the first rising bar's open (the whole rally given back: a failed breakout).
+
+    One pattern variable per rising bar (R1 R2 ... D), each compared with the one before: the
+    quantified ``R{n} D`` with LAST(R.close, 1) and FIRST(R.open) found no match on Flink 2.0.2
+    for an input this form matches (tried on the test's crafted bars)."""
     rising = int(rule["rising_bars"])
+    bars = [f"R{i}" for i in range(1, rising + 1)]
+    define = ",\n    ".join(
+        [f"R1 AS R1.`close` > R1.`open`"]
+        + [f"{b} AS {b}.`close` > {b}.`open` AND {b}.`close` > {a}.`close`" for a, b in zip(bars, bars[1:])]
+        + ["D AS D.`close` < R1.`open`"])
+    highs = ", ".join(f"{b}.high" for b in bars)
     return f"""SELECT {_alert_id('failed_rally', 'symbol', 'CAST(rally_start AS STRING)')} AS alert_id,
   'failed_rally' AS rule, symbol, event_time,
   MAP['rally_open', rally_open, 'rally_high', rally_high, 'drop_close', drop_close,
@@ -234,14 +244,13 @@ MATCH_RECOGNIZE (
   PARTITION BY symbol
   ORDER BY window_time
   MEASURES
-    FIRST(R.start_ms) AS rally_start, FIRST(R.`open`) AS rally_open, MAX(R.high) AS rally_high,
+    R1.start_ms AS rally_start, R1.`open` AS rally_open, GREATEST({highs}) AS rally_high,
     D.start_ms AS drop_start, D.`close` AS drop_close, MATCH_ROWTIME() AS event_time
   ONE ROW PER MATCH
   AFTER MATCH SKIP PAST LAST ROW
-  PATTERN (R{{{rising}}} D)
+  PATTERN ({' '.join(bars)} D)
   DEFINE
-    R AS R.`close` > R.`open` AND (LAST(R.`close`, 1) IS NULL OR R.`close` > LAST(R.`close`, 1)),
-    D AS D.`close` < FIRST(R.`open`)
+    {define}
 )"""
 
 
