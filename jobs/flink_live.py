@@ -55,6 +55,11 @@ def prune_snapshots(settings: Settings, keep: Path | None) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def group_id(settings: Settings) -> str:
+    """The job's Kafka consumer group: it commits the offsets of each completed checkpoint."""
+    return f"ticklake-flink-{settings.kafka.trades_topic}"
+
+
 def job_options(settings: Settings, bounded: bool = False, restore: Path | None = None) -> dict:
     f, k = settings.flink, settings.kafka
     p = paths(settings)
@@ -65,7 +70,7 @@ def job_options(settings: Settings, bounded: bool = False, restore: Path | None 
         "bootstrap_servers": k.bootstrap_servers,
         "trades_topic": k.trades_topic, "bars_topic": f.bars_topic, "alerts_topic": f.alerts_topic,
         "rejects_topic": f.rejects_topic,
-        "group_id": f"ticklake-flink-{k.trades_topic}",
+        "group_id": group_id(settings),
         "transactional_id_prefix": f"ticklake-flink-{k.trades_topic}",
         "startup_mode": f.startup_mode, "bounded": bounded, "fields": fields,
         "watermark_ms": f.watermark_ms, "idle_timeout_ms": f.idle_timeout_ms,

@@ -27,6 +27,7 @@ class Alert:
 
 
 ALERT_COLUMNS = ["event_time", "rule", "symbol", "detail", "alert_id"]
+ALERT_JSON_COLUMNS = ["alert_id", "rule", "symbol", "event_time", "values"]
 
 
 def parse_time(text: str) -> datetime:
@@ -106,3 +107,20 @@ def live_bars(settings: Settings) -> dict[tuple[str, datetime], dict]:
 def rejected_counts(settings: Settings) -> dict[str, int]:
     return {reason: value["records"] for (reason,), value in latest_by_key(settings, settings.flink.rejects_topic).items()}
 
+
+
+def lag(settings: Settings, group: str) -> int:
+    """Records of the trades topic past the offsets ``group`` has committed (the real-time job
+    commits its offsets with each checkpoint, so at 0 its outputs cover the whole topic)."""
+    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+    topic = settings.kafka.trades_topic
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers, client_id="ticklake-live")
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    try:
+        committed = {tp: meta.offset for tp, meta in admin.list_consumer_group_offsets(group).items() if tp.topic == topic}
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return sum(end - max(committed.get(tp, 0), 0) for tp, end in consumer.end_offsets(partitions).items())
+    finally:
+        admin.close()
+        consumer.close()

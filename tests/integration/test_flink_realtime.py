@@ -132,3 +132,21 @@ def test_the_alerts_carry_the_values_that_triggered_them(bounded_run):
     assert (spike.values["volume"], spike.values["mean_volume"]) == (51.0, 10.0)
     assert (rally.values["rally_open"], rally.values["rally_high"], rally.values["drop_close"]) == (100.0, 103.0, 99.5)
     assert rally.event_time.timestamp() * 1000 % MINUTE == MINUTE - 1  # the drop bar's end (window time)
+
+
+def test_the_alerts_command_prints_committed_alerts_since_a_time(bounded_run, monkeypatch, capsys):
+    from ticklake.cli import main
+
+    settings, _, _ = bounded_run
+    monkeypatch.setattr("ticklake.cli.Settings", lambda: settings)
+    alerts = _alerts(settings)
+    assert main(["alerts", "--format", "json"]) == 0
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [p["alert_id"] for p in printed] == [a.alert_id for a in alerts]
+    assert printed[0]["values"] == alerts[0].values
+    newest = max(a.event_time for a in alerts)
+    assert main(["alerts", "--since", newest.isoformat()]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["event_time", "rule", "symbol", "detail", "alert_id"]
+    assert len(lines) == 1 + sum(a.event_time >= newest for a in alerts)
+    assert main(["alerts", "--since", (newest.replace(year=newest.year + 1)).isoformat()]) == 1
