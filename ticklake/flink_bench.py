@@ -71,6 +71,19 @@ class LiveBarWatcher(BarWatcher):
             consumer.close()
 
 
+def start_load(settings: Settings, rate: float) -> tuple[subprocess.Popen, subprocess.Popen]:
+    """The local feed at ``rate`` trades/s and ``ticklake produce`` from it into the trades topic."""
+    port = free_port()
+    env = {**os.environ, **settings.as_environment(), "TICKLAKE_PRODUCER__URL": f"ws://127.0.0.1:{port}",
+           "TICKLAKE_PRODUCER__METRICS_PORT": "0"}
+    feed = subprocess.Popen([sys.executable, "-m", "ticklake.cli", "feed", "--port", str(port), "--rate", str(rate)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(2)
+    producer = subprocess.Popen([sys.executable, "-m", "ticklake.cli", "produce"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return feed, producer
+
+
 def bench_latency(settings: Settings, guarantee: str, rate: float, seconds: float, warmup_seconds: float,
                   progress: Progress) -> dict:
     """Receipt of a trade by the producer (local feed -> ``ticklake produce``) -> a committed live
@@ -79,14 +92,7 @@ def bench_latency(settings: Settings, guarantee: str, rate: float, seconds: floa
     with private_pipeline(settings, f"flink_{guarantee.split('-')[0]}") as private:
         private = _with_guarantee(private, guarantee)
         flink_live.start(private)
-        port = free_port()
-        env = {**os.environ, **private.as_environment(), "TICKLAKE_PRODUCER__URL": f"ws://127.0.0.1:{port}",
-               "TICKLAKE_PRODUCER__METRICS_PORT": "0"}
-        feed = subprocess.Popen([sys.executable, "-m", "ticklake.cli", "feed", "--port", str(port), "--rate", str(rate)],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(2)
-        producer = subprocess.Popen([sys.executable, "-m", "ticklake.cli", "produce"], env=env,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        feed, producer = start_load(private, rate)
         watcher = LiveBarWatcher(private)
         try:
             progress(f"{guarantee}: {rate:.0f} trades/s, checkpoints every {private.flink.checkpoint_interval_ms} ms: "

@@ -82,19 +82,19 @@ def test_start_is_idempotent_stop_takes_a_savepoint_and_a_restart_resumes(job_se
 
 
 def in_order_trades(t0: int, minutes: int, seed: int) -> list[dict]:
-    """Trades of six symbols, a few a second each, at most 1 s out of order (inside the 2 s
-    watermark, so no alert depends on how partitions interleave), with price jumps and volume
-    bursts now and then; the crafted inputs of each rule after them."""
+    """Trades of six symbols, a few a second each, sent in time order but for up to 1 s of
+    jitter (inside the 2 s watermark, so no trade is late and no alert depends on how the
+    partitions interleave), with price jumps and volume bursts now and then."""
     rng = random.Random(seed)
     trades = []
     for symbol in ["AAPL", "MSFT", "AMZN", "NVDA", "BINANCE:BTCUSDT", "BINANCE:ETHUSDT"]:
         price, clock = 100.0, t0
         while clock < t0 + minutes * MINUTE:
             clock += rng.randint(100, 600)
-            price *= 1 + rng.gauss(0, 0.002) + (rng.choice([-0.03, 0.03]) if rng.random() < 0.002 else 0)
+            price *= 1 + rng.gauss(0, 0.0005) + (rng.choice([-0.03, 0.03]) if rng.random() < 0.002 else 0)
             volume = rng.choice([0, 1, 2, 5]) * (20 if rng.random() < 0.003 else 1)
-            trades.append(_trade(symbol, clock - rng.randint(0, 1000), round(price, 4), volume))
-    return trades
+            trades.append((clock, _trade(symbol, clock - rng.randint(0, 1000), round(price, 4), volume)))
+    return [trade for _, trade in sorted(trades, key=lambda pair: pair[0])]
 
 
 def end_of_input(settings: Settings, time_ms: int) -> None:
@@ -117,9 +117,12 @@ def load_in_order(settings: Settings, minutes: int = 20) -> None:
     end_of_input(settings, t0 + (2 * minutes + 10) * MINUTE)
 
 
-def uninterrupted_alerts(settings: Settings, tmp_path) -> dict[str, tuple]:
-    """The alerts of one bounded run without interruptions over the same trades topic."""
+def load_with_expected_alerts(settings: Settings, tmp_path) -> dict[str, tuple]:
+    """Load the trades topic (``load_in_order``) and return the alerts of one bounded run
+    without interruptions over it, into topics of its own."""
     from ticklake.provision import ensure_topics
+
+    load_in_order(settings)
 
     f = settings.flink
     other = settings.model_copy(update={"flink": f.model_copy(update={
@@ -127,7 +130,18 @@ def uninterrupted_alerts(settings: Settings, tmp_path) -> dict[str, tuple]:
         "rejects_topic": f.rejects_topic + ".calm", "state_dir": tmp_path / "calm"})})
     ensure_topics(other)
     flink_live.run_bounded(other)
-    return {a.alert_id: (a.rule, a.symbol, a.event_time, a.values) for a in live.alerts(other)}
+    expected = {a.alert_id: (a.rule, a.symbol, a.event_time, a.values) for a in live.alerts(other)}
+    assert {rule for rule, *_ in expected.values()} == {"price_jump", "volume_spike", "failed_rally"}
+    return expected
+
+
+def assert_exactly_once(settings: Settings, expected: dict[str, tuple], what: str) -> None:
+    """Every bar at its exact value and the alerts of the uninterrupted run, each once."""
+    assert wait_for(lambda: bars_match_reference(settings), timeout=300), f"bars are not exact after {what}"
+    assert wait_for(lambda: len(alert_ids(settings)) >= len(expected), timeout=120)
+    ids = alert_ids(settings)
+    assert len(ids) == len(set(ids)), f"an alert was committed twice after {what}"
+    assert {a.alert_id: (a.rule, a.symbol, a.event_time, a.values) for a in live.alerts(settings)} == expected
 
 
 def _kill_jvm(settings: Settings) -> None:
@@ -140,22 +154,14 @@ def _kill_jvm(settings: Settings) -> None:
 @pytest.mark.timeout(1500)
 def test_kill_9_of_the_flink_jvm_repeatedly_loses_and_doubles_nothing(job_settings, tmp_path):
     settings = job_settings
-    load_in_order(settings)
-    expected = uninterrupted_alerts(settings, tmp_path)
-    assert {rule for rule, *_ in expected.values()} == {"price_jump", "volume_spike", "failed_rally"}
-
+    expected = load_with_expected_alerts(settings, tmp_path)
     rng = random.Random(8)
     flink_live.start(settings)
     for _ in range(3):
         time.sleep(rng.uniform(2, 15))  # at a random point of the backlog: mid-transaction, mid-checkpoint
         _kill_jvm(settings)
         flink_live.start(settings)
-    assert wait_for(lambda: bars_match_reference(settings), timeout=300), "bars are not exact after the kills"
-    assert wait_for(lambda: len(alert_ids(settings)) >= len(expected), timeout=120)
-    ids = alert_ids(settings)
-    assert len(ids) == len(set(ids)), "an alert was committed twice"
-    got = {a.alert_id: (a.rule, a.symbol, a.event_time, a.values) for a in live.alerts(settings)}
-    assert got == expected
+    assert_exactly_once(settings, expected, "the kills")
 
 
 @pytest.mark.slow
@@ -166,8 +172,7 @@ def test_a_broker_restart_mid_run_loses_and_doubles_nothing(job_settings, tmp_pa
     from ticklake.services.kafka import KafkaService
 
     settings = job_settings
-    load_in_order(settings)
-    expected = uninterrupted_alerts(settings, tmp_path)
+    expected = load_with_expected_alerts(settings, tmp_path)
     flink_live.start(settings)
     time.sleep(5)
     try:
@@ -175,8 +180,4 @@ def test_a_broker_restart_mid_run_loses_and_doubles_nothing(job_settings, tmp_pa
         time.sleep(10)
     finally:
         svc.up(settings)
-    assert wait_for(lambda: bars_match_reference(settings), timeout=300), "bars are not exact after the restart"
-    assert wait_for(lambda: len(alert_ids(settings)) >= len(expected), timeout=120)
-    ids = alert_ids(settings)
-    assert len(ids) == len(set(ids))
-    assert {a.alert_id: (a.rule, a.symbol, a.event_time, a.values) for a in live.alerts(settings)} == expected
+    assert_exactly_once(settings, expected, "the broker restart")
