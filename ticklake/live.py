@@ -118,7 +118,8 @@ def lag(settings: Settings, group: str) -> int:
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers, client_id="ticklake-live")
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers)
     try:
-        committed = {tp: meta.offset for tp, meta in admin.list_consumer_group_offsets(group).items() if tp.topic == topic}
+        offsets = admin.list_group_offsets(group).get(group, {})
+        committed = {tp: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         return sum(end - max(committed.get(tp, 0), 0) for tp, end in consumer.end_offsets(partitions).items())
     finally:

@@ -14,6 +14,7 @@ import pytest
 from jobs import flink_live
 from tests import reference
 from tests.integration.test_stream_exactness import POISON, load_topic
+from tests.stores import assert_bars_equal, cassandra_bars, time_range
 from ticklake import live
 from ticklake.config import Settings
 
@@ -84,19 +85,26 @@ def _alerts(settings: Settings) -> list[live.Alert]:
     return list(live.alerts(settings))
 
 
+def flink_bars(settings: Settings) -> dict[tuple[str, int], dict]:
+    return {(symbol, int(start.timestamp() * 1000)): bar for (symbol, start), bar in live.live_bars(settings).items()}
+
+
 def test_live_bars_equal_the_reference(bounded_run):
     settings, trades, _ = bounded_run
-    expected = reference.bars(trades)
-    got = {(symbol, int(start.timestamp() * 1000)): bar for (symbol, start), bar in live.live_bars(settings).items()}
-    assert set(got) == set(expected)
-    for key, bar in expected.items():
-        row = got[key]
-        for field in ("open", "high", "low", "close", "trade_count"):
-            assert row[field] == bar[field], (key, field)
-        assert row["volume"] == pytest.approx(bar["volume"], rel=1e-12), key
-        assert (row["vwap"] is None) if bar["vwap"] is None else row["vwap"] == pytest.approx(bar["vwap"], rel=1e-9), key
-        start, end = live.parse_time(row["window_start"]), live.parse_time(row["window_end"])
-        assert int(start.timestamp() * 1000) == key[1] and (end - start).total_seconds() == 60, key
+    got = flink_bars(settings)
+    assert_bars_equal(reference.bars(trades), got, "flink")
+    for (_, start_ms), bar in got.items():
+        start, end = live.parse_time(bar["window_start"]), live.parse_time(bar["window_end"])
+        assert int(start.timestamp() * 1000) == start_ms and (end - start).total_seconds() == 60
+
+
+def test_live_bars_equal_the_spark_jobs_cassandra_bars(bounded_run):
+    from ticklake.submit import spark_submit
+
+    settings, trades, _ = bounded_run
+    spark_submit(settings, "jobs/ohlcv_stream.py", "--available-now")
+    start, end = time_range(trades)
+    assert_bars_equal(cassandra_bars(settings, {t.symbol for t in trades}, start, end), flink_bars(settings), "flink")
 
 
 def test_records_that_are_not_trades_are_counted_by_reason(bounded_run):
