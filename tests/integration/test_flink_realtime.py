@@ -59,7 +59,8 @@ def crafted_trades(settings: Settings, t0: int) -> list[dict]:
     for symbol, last_close in (("RALLY", 99.5), ("RALLY.NEAR", 100.5)):
         for minute, (open_, close) in enumerate([*bars, (103, last_close)]):
             trades += [_trade(symbol, t0 + minute * MINUTE + 1000, open_), _trade(symbol, t0 + minute * MINUTE + 50_000, close)]
-    return trades
+    # In time order: a partition's trades never fall behind its watermark (no alert is dropped as late).
+    return sorted(trades, key=lambda trade: trade["trade_time_ms"])
 
 
 @pytest.fixture(scope="module")
