@@ -219,7 +219,7 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     from ticklake import bench
 
     if args.trades is None:
-        args.trades = 1_000_000 if args.what == "producer" else 5_000_000
+        args.trades = 1_000_000 if args.what in ("producer", "flink") else 5_000_000
     if args.what == "producer":
         from ticklake.provision import ensure_topics
 
@@ -238,6 +238,19 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
         if args.seconds:
             result |= stream_bench.bench_latency(settings, args.rate, args.seconds, bars_trigger,
                                                   args.warmup_seconds, _progress, floor=args.floor)
+    elif args.what == "flink":
+        from ticklake import flink_bench
+
+        f = settings.flink
+        result = {"settings": {"checkpoint_interval_ms": f.checkpoint_interval_ms, "mini_batch_ms": f.mini_batch_ms,
+                               "parallelism": f.parallelism, "heap": f.heap, "rate": args.rate,
+                               "seconds": args.seconds, "warmup_seconds": args.warmup_seconds}}
+        if args.seconds:
+            for guarantee in ("exactly-once", "at-least-once"):
+                result |= flink_bench.bench_latency(settings, guarantee, args.rate, args.seconds, args.warmup_seconds,
+                                                    _progress)
+        if args.trades:
+            result |= flink_bench.bench_backlog(settings, args.trades, _progress)
     elif args.what == "backtest":
         from ticklake.backtest.bench import bench_backtest
 
@@ -251,6 +264,51 @@ def cmd_flink_smoke(settings: Settings, args: argparse.Namespace) -> int:
 
     result = run_flink_smoke(settings, PROJECT_ROOT / "build" / "flink-smoke.json")
     print(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_flink(settings: Settings, args: argparse.Namespace) -> int:
+    from jobs import flink_live
+
+    if args.action == "start":
+        st = flink_live.start(settings)
+        _progress(f"real-time job running (pid {st.pid}); REST http://127.0.0.1:{settings.flink.rest_port}, "
+                  f"log {st.log}")
+    elif args.action == "stop":
+        _progress(f"real-time job: {flink_live.stop(settings)}")
+    elif args.action == "logs":
+        print(flink_live.log_tail(settings, args.lines))
+    else:
+        st = flink_live.status(settings)
+        if not st.running:
+            print(f"real-time job stopped; resumes from {flink_live.newest_snapshot(settings) or 'the start'}")
+            return 3
+        job = st.job or {}
+        checkpoint = st.checkpoint or {}
+        print(f"real-time job {job.get('state', 'starting')}, pid {st.pid}, job id {job.get('jid')}; "
+              f"last checkpoint {checkpoint.get('id')} ({checkpoint.get('external_path')}); log {st.log}")
+    return 0
+
+
+def cmd_alerts(settings: Settings, args: argparse.Namespace) -> int:
+    from ticklake import live
+    from ticklake.output import print_rows
+
+    since = _parse_time(args.since) if args.since else None
+    alerts = live.alerts(settings, since=since, follow=args.follow)
+    columns = live.ALERT_JSON_COLUMNS if args.format == "json" else live.ALERT_COLUMNS
+    if args.follow:  # each alert as it comes, a header first for csv and table
+        header = args.format != "json"
+        for alert in alerts:
+            print_rows([alert], columns, args.format, header=header)
+            header = False
+            sys.stdout.flush()
+        return 0
+    rows = list(alerts)
+    if not rows:
+        _progress(f"no alerts in {settings.flink.alerts_topic}" + (f" since {since.isoformat()}" if since else ""))
+        return 1
+    print_rows(rows, columns, args.format)
     return 0
 
 
@@ -372,22 +430,33 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     bench = sub.add_parser("bench", help="run a benchmark and print its figures")
-    bench.add_argument("what", choices=["producer", "stream", "backtest"])
+    bench.add_argument("what", choices=["producer", "stream", "backtest", "flink"])
     bench.add_argument("--trades", type=int, default=None,
-                       help="trades to push through (producer: 1,000,000; stream backlog: 5,000,000; 0 skips it)")
+                       help="trades to push through (producer, flink backlog: 1,000,000; stream backlog: 5,000,000; "
+                            "0 skips it)")
     bench.add_argument("--trades-per-frame", type=int, default=50, help="producer: trades per feed frame")
-    bench.add_argument("--rate", type=float, default=5000, help="stream latency: trades per second")
-    bench.add_argument("--seconds", type=float, default=180, help="stream latency: how long (0 skips it)")
+    bench.add_argument("--rate", type=float, default=5000, help="stream, flink latency: trades per second")
+    bench.add_argument("--seconds", type=float, default=180, help="stream, flink latency: how long (0 skips it)")
     bench.add_argument("--bars-trigger-seconds", type=float, default=None,
                        help="stream latency: the bars query's trigger (default: spark.bars_trigger_seconds)")
     bench.add_argument("--floor", action="store_true",
                        help="stream latency: measure the smallest job doing the bars path's work instead")
     bench.add_argument("--warmup-seconds", type=float, default=300,
-                       help="stream latency: load before the measured trades (JIT warm-up, catching up)")
+                       help="stream, flink latency: load before the measured trades (JIT warm-up, catching up)")
     bench.add_argument("--days", type=int, default=252, help="backtest: trading days of 1-minute bars per symbol")
     bench.set_defaults(func=cmd_bench)
 
     sub.add_parser("flink-smoke", help="run the PyFlink smoke job over the trades topic").set_defaults(func=cmd_flink_smoke)
+    flink = sub.add_parser("flink", help="the real-time PyFlink job (live bars, alerts): start, stop, status, logs")
+    flink.add_argument("action", choices=["start", "stop", "status", "logs"])
+    flink.add_argument("--lines", type=int, default=50, help="logs: lines from the end of each log")
+    flink.set_defaults(func=cmd_flink)
+
+    alerts = sub.add_parser("alerts", help="market alerts of the real-time job (committed ones only)")
+    alerts.add_argument("--follow", action="store_true", help="keep printing new alerts as they come")
+    alerts.add_argument("--since", help="alerts from this event time on: ISO, or now-90m, now-6h")
+    alerts.add_argument("--format", choices=FORMATS, default="table", help="table, csv, or json (one object a line)")
+    alerts.set_defaults(func=cmd_alerts)
     add_backtest_parser(sub)
     return parser
 

@@ -221,6 +221,55 @@ class ScheduleSettings(BaseModel):
         if len(set(names)) != len(names):
             raise ValueError(f"schedule.jobs: job names must be unique, got {names}")
         return self
+class PriceJumpRule(BaseModel):
+    """The price moves by more than ``percent`` % within ``seconds`` seconds of event time."""
+
+    enabled: bool = True
+    percent: float = Field(default=2.0, gt=0)
+    seconds: int = Field(default=60, gt=0)
+
+
+class VolumeSpikeRule(BaseModel):
+    """A minute's volume exceeds ``factor`` times the mean of the ``minutes`` minutes before it."""
+
+    enabled: bool = True
+    factor: float = Field(default=5.0, gt=1)
+    minutes: int = Field(default=5, ge=1)
+
+
+class FailedRallyRule(BaseModel):
+    """``rising_bars`` rising 1-minute bars, then a close below the first one's open (MATCH_RECOGNIZE)."""
+
+    enabled: bool = True
+    rising_bars: int = Field(default=3, ge=2)
+
+
+class FlinkSettings(BaseModel):
+    """The real-time job (jobs/flink_realtime.py; docs/FLINK.md)."""
+
+    bars_topic: str = "bars.live"  # upsert stream keyed by (symbol, window_start)
+    alerts_topic: str = "alerts"  # one record per alert, keyed by its id
+    rejects_topic: str = "flink.rejected"  # records of the trades topic that are not trades, counted by reason
+    watermark_ms: int = Field(default=2000, ge=0)  # bounded out-of-orderness of trade times
+    idle_timeout_ms: int = Field(default=5000, gt=0)  # a partition without records this long holds no watermark back
+    checkpoint_interval_ms: int = Field(default=1000, gt=0)  # exactly once: outputs are readable after each
+    delivery_guarantee: Literal["exactly-once", "at-least-once"] = "exactly-once"
+    # Kafka transactions of the exactly-once sinks; at most the broker's transaction.max.timeout.ms (15 min).
+    transaction_timeout_ms: int = Field(default=600_000, gt=0, le=900_000)
+    # Operator state (live bars, deduplication) is dropped this long after its last change.
+    state_ttl_hours: float = Field(default=24.0, gt=0)
+    mini_batch_ms: int = Field(default=100, ge=0)  # 0: every trade updates its bar alone
+    parallelism: int = Field(default=1, ge=1)
+    startup_mode: Literal["earliest-offset", "latest-offset", "group-offsets"] = "earliest-offset"
+    metrics_port: int = 9250  # Flink's Prometheus reporter (0: none)
+    rest_port: int = 9251  # the mini-cluster's REST API on loopback (stop with savepoint, status)
+    heap: str = "1g"
+    state_dir: Path | None = None  # default <state_dir>/flink: checkpoints, savepoints, pid, logs
+    price_jump: PriceJumpRule = PriceJumpRule()
+    volume_spike: VolumeSpikeRule = VolumeSpikeRule()
+    failed_rally: FailedRallyRule = FailedRallyRule()
+
+
 class BacktestSettings(BaseModel):
     runs_table: str = "backtest_runs"
     trades_table: str = "backtest_trades"
@@ -257,6 +306,7 @@ class Settings(BaseSettings):
     maintenance: MaintenanceSettings = MaintenanceSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     backtest: BacktestSettings = BacktestSettings()
+    flink: FlinkSettings = FlinkSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -284,6 +334,7 @@ class Settings(BaseSettings):
         )
         self.schedule.log_dir = Path(self.schedule.log_dir or self.state_dir / "schedule")
         self.backtest.reports_dir = Path(self.backtest.reports_dir or self.state_dir / "reports")
+        self.flink.state_dir = Path(self.flink.state_dir or self.state_dir / "flink")
         return self
 
     @property
@@ -298,7 +349,7 @@ class Settings(BaseSettings):
         """These settings as ``TICKLAKE_*`` variables, to hand them to a child process
         (spark-submit, the feed). The Finnhub token is left out: children read it themselves."""
         env = {"TICKLAKE_STATE_DIR": str(self.state_dir), "TICKLAKE_CACHE_DIR": str(self.cache_dir)}
-        for section in ("kafka", "cassandra", "iceberg", "spark", "producer", "feed", "maintenance", "backtest"):
+        for section in ("kafka", "cassandra", "iceberg", "spark", "producer", "feed", "maintenance", "backtest", "flink"):
             for name, value in getattr(self, section).model_dump(mode="json").items():
                 if value is None:
                     continue  # absent: the child takes the default

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
 from ticklake import lake, query, services
 from ticklake.output import BAR_COLUMNS, print_rows
@@ -109,7 +110,34 @@ def run_demo(settings: Settings, trades: int, progress: Callable[[str], None]) -
         print(f"\nIceberg {identifier}: {rows} rows, snapshot {snapshot.snapshot_id if snapshot else None}")
     print(f"\nQuery more with: ticklake query bars {settings.producer.symbols[0]} --start {started:%Y-%m-%dT%H:%M}")
     backtest_the_bars(settings, started, end, progress)
+    show_the_real_time_path(settings, started, progress)
     return 0
+
+
+def show_the_real_time_path(settings: Settings, since: datetime, progress: Callable[[str], None]) -> None:
+    """The real-time PyFlink job over the same trades: a few of its alerts and live bars, read
+    back committed from Kafka. It stops with a savepoint at the end; the next start resumes there."""
+    from jobs import flink_live
+    from ticklake import live
+
+    progress("starting the real-time PyFlink job (live bars and alerts into Kafka) ...")
+    flink_live.start(settings)
+    try:
+        deadline = time.monotonic() + 300
+        while live.lag(settings, flink_live.group_id(settings)) > 0 and time.monotonic() < deadline:
+            time.sleep(2)
+        alerts = list(live.alerts(settings, since=since))
+        print(f"\n{len(alerts)} alerts of the real-time job since {since:%H:%M} (topic {settings.flink.alerts_topic}), "
+              "the newest:")
+        print_rows(alerts[-8:], live.ALERT_COLUMNS)
+        symbol = settings.producer.symbols[0]
+        bars = sorted(((start, bar) for (s, start), bar in live.live_bars(settings).items()
+                       if s == symbol and start >= since), reverse=True)
+        print(f"\n{symbol}: live 1-minute bars (topic {settings.flink.bars_topic}), newest first")
+        print_rows([SimpleNamespace(**bar | {"window_start": start}) for start, bar in bars[:5]],
+                   [c for c in BAR_COLUMNS if c != "symbol"])
+    finally:
+        progress(f"real-time job: {flink_live.stop(settings)}; 'ticklake flink start' keeps it running")
 
 
 def backtest_the_bars(settings: Settings, start: datetime, end: datetime, progress: Callable[[str], None]) -> None:

@@ -15,11 +15,13 @@ SNAPSHOT_COLUMNS = ["snapshot_id", "committed_at", "operation", "added_records",
 FORMATS = ("table", "csv", "json")
 
 
-def print_rows(rows: list, columns: list[str], fmt: str = "table") -> None:
-    """``table`` for the terminal; ``csv`` with a header, ``json`` one object a line (ISO times, full precision)."""
+def print_rows(rows: list, columns: list[str], fmt: str = "table", header: bool = True) -> None:
+    """``table`` for the terminal; ``csv`` with a header, ``json`` one object a line (ISO times, full precision).
+    ``header=False`` leaves out the header line (rows printed one by one as they come)."""
     if fmt == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(columns)
+        if header:
+            writer.writerow(columns)
         writer.writerows([_plain(getattr(row, c)) for c in columns] for row in rows)
         return
     if fmt == "json":
@@ -28,7 +30,7 @@ def print_rows(rows: list, columns: list[str], fmt: str = "table") -> None:
         return
     cells = [[_fmt(getattr(row, c)) for c in columns] for row in rows]
     widths = [max([len(c), *(len(line[i]) for line in cells)]) for i, c in enumerate(columns)]
-    for line in [columns, *cells]:
+    for line in [columns, *cells] if header else cells:
         print("  ".join(value.rjust(width) for value, width in zip(line, widths)))
 
 

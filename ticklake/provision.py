@@ -26,9 +26,14 @@ def ensure_topics(settings: Settings) -> None:
     try:
         existing = set(admin.list_topics())
         config = {"retention.ms": str(k.retention_ms), "compression.type": "producer"}
+        # The real-time job's upsert streams keep the newest record of each key.
+        compacted = {"cleanup.policy": "compact", "compression.type": "producer"}
+        f = settings.flink
+        topics = {k.trades_topic: config, k.dead_letter_topic: config, f.alerts_topic: config,
+                  f.bars_topic: compacted, f.rejects_topic: compacted}
         wanted = [
-            NewTopic(name, num_partitions=k.partitions, replication_factor=1, topic_configs=config)
-            for name in (k.trades_topic, k.dead_letter_topic)
+            NewTopic(name, num_partitions=k.partitions, replication_factor=1, topic_configs=topic_config)
+            for name, topic_config in topics.items()
             if name not in existing
         ]
         if wanted:
@@ -104,7 +109,8 @@ def drop_named(settings: Settings) -> None:
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers, client_id="ticklake-provision")
     try:
         existing = set(admin.list_topics())
-        named = [t for t in (settings.kafka.trades_topic, settings.kafka.dead_letter_topic) if t in existing]
+        named = [t for t in (settings.kafka.trades_topic, settings.kafka.dead_letter_topic, settings.flink.bars_topic,
+                             settings.flink.alerts_topic, settings.flink.rejects_topic) if t in existing]
         if named:
             admin.delete_topics(named)
     finally:
@@ -124,7 +130,7 @@ def drop_named(settings: Settings) -> None:
 def isolated(settings: Settings, tag: str, checkpoint_root: Path) -> Settings:
     """A copy of ``settings`` whose topics, tables and checkpoints carry ``tag``: a run (a test,
     a benchmark) that shares the services but none of the data."""
-    k, c, i = settings.kafka, settings.cassandra, settings.iceberg
+    k, c, i, f = settings.kafka, settings.cassandra, settings.iceberg, settings.flink
     return settings.model_copy(update={
         "kafka": k.model_copy(update={
             "trades_topic": f"{k.trades_topic}.{tag}", "dead_letter_topic": f"{k.dead_letter_topic}.{tag}",
@@ -138,6 +144,10 @@ def isolated(settings: Settings, tag: str, checkpoint_root: Path) -> Settings:
             "rollup_tables": {timeframe: f"{name}_{tag}" for timeframe, name in i.rollup_tables.items()},
         }),
         "spark": settings.spark.model_copy(update={"checkpoint_root": checkpoint_root}),
+        "flink": f.model_copy(update={
+            "bars_topic": f"{f.bars_topic}.{tag}", "alerts_topic": f"{f.alerts_topic}.{tag}",
+            "rejects_topic": f"{f.rejects_topic}.{tag}", "state_dir": checkpoint_root / "flink",
+        }),
     })
 
 

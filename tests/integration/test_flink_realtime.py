@@ -1,0 +1,161 @@
+"""The real-time PyFlink job on the real Kafka: live bars equal to tests/reference.py, each alert
+rule firing on a crafted input and silent on a near miss, rejected records counted, exactly once.
+
+Starting a mini-cluster costs half a minute here, so one bounded run serves the bars, rules and
+rejects assertions, and one start / stop / restart run the operating ones.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from jobs import flink_live
+from tests import reference
+from tests.integration.test_stream_exactness import POISON, load_topic
+from tests.stores import assert_bars_equal, cassandra_bars, time_range
+from ticklake import live
+from ticklake.config import Settings
+
+pytestmark = pytest.mark.integration
+
+MINUTE = 60_000
+
+
+def _send(settings: Settings, trades: list[dict]) -> None:
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    for trade in trades:
+        producer.send(settings.kafka.trades_topic, key=trade["symbol"].encode(), value=json.dumps(trade).encode())
+    producer.flush()
+    producer.close()
+
+
+def _trade(symbol: str, time_ms: int, price: float, volume: float = 1.0) -> dict:
+    return {"symbol": symbol, "price": price, "volume": volume, "trade_time_ms": time_ms, "conditions": None,
+            "exchange": "US", "received_time_ms": time_ms}
+
+
+def crafted_trades(settings: Settings, t0: int) -> list[dict]:
+    """For each rule a symbol that must fire it and a near miss that must not (thresholds from
+    conf/test.toml's [flink.*] rules, which these inputs are made for)."""
+    jump, spike, rally = settings.flink.price_jump, settings.flink.volume_spike, settings.flink.failed_rally
+    assert (jump.percent, jump.seconds, spike.factor, spike.minutes, rally.rising_bars) == (2.0, 10, 5.0, 3, 3)
+    trades = []
+    for i in range(5):  # a flat price, then a jump of 2.5 % (fires) or 1.9 % (silent)
+        trades += [_trade("JUMP", t0 + i * 1000, 100.0), _trade("JUMP.NEAR", t0 + i * 1000, 100.0)]
+    trades += [_trade("JUMP", t0 + 5000, 102.5), _trade("JUMP.NEAR", t0 + 5000, 101.9),
+               # 2.9 % above the flat price, but 11 s after it and only 1.1 % above the 101.9 of 10 s before
+               _trade("JUMP.NEAR", t0 + 16_000, 103.0)]
+    for minute, (fires, near) in enumerate([(10, 10), (10, 10), (10, 10), (51, 49)]):  # 5 x mean 10 = 50
+        trades += [_trade("SPIKE", t0 + minute * MINUTE + 1000, 50.0, fires / 2),
+                   _trade("SPIKE", t0 + minute * MINUTE + 2000, 50.0, fires / 2),
+                   _trade("SPIKE.NEAR", t0 + minute * MINUTE + 1000, 50.0, near)]
+    for minute, volume in [(5, 10), (6, 10), (8, 100)]:  # minute 7 has no trades: no mean of 3 minutes
+        trades.append(_trade("SPIKE.NEAR", t0 + minute * MINUTE, 50.0, volume))
+    bars = [(100, 101), (101, 102), (102, 103)]  # three rising bars, then a close below 100 (or not)
+    for symbol, last_close in (("RALLY", 99.5), ("RALLY.NEAR", 100.5)):
+        for minute, (open_, close) in enumerate([*bars, (103, last_close)]):
+            trades += [_trade(symbol, t0 + minute * MINUTE + 1000, open_), _trade(symbol, t0 + minute * MINUTE + 50_000, close)]
+    # In time order: a partition's trades never fall behind its watermark (no alert is dropped as late).
+    return sorted(trades, key=lambda trade: trade["trade_time_ms"])
+
+
+@pytest.fixture(scope="module")
+def bounded_run(services, tmp_path_factory):
+    """One bounded run over awkward trades (through the producer's path), poison records and
+    the crafted inputs of each rule; the settings and what the topic holds."""
+    from tests.conftest import isolated_settings
+    from ticklake.provision import drop_named, provision
+
+    tmp_path = tmp_path_factory.mktemp("flink-realtime")
+    settings = isolated_settings(services, tmp_path)
+    provision(settings)
+    load_topic(settings, tmp_path, trades=3000, seed=12)  # about an hour ago, over 15 s of trade time
+    t0 = (int(time.time() * 1000) // MINUTE - 30) * MINUTE  # after those, so the watermark never drops a crafted trade
+    _send(settings, crafted_trades(settings, t0))
+    trades, others = reference.read_topic(settings.kafka.bootstrap_servers, settings.kafka.trades_topic)
+    flink_live.run_bounded(settings)
+    yield settings, trades, others
+    drop_named(settings)
+
+
+def _alerts(settings: Settings) -> list[live.Alert]:
+    return list(live.alerts(settings))
+
+
+def flink_bars(settings: Settings) -> dict[tuple[str, int], dict]:
+    return {(symbol, int(start.timestamp() * 1000)): bar for (symbol, start), bar in live.live_bars(settings).items()}
+
+
+def test_live_bars_equal_the_reference(bounded_run):
+    settings, trades, _ = bounded_run
+    got = flink_bars(settings)
+    assert_bars_equal(reference.bars(trades), got, "flink")
+    for (_, start_ms), bar in got.items():
+        start, end = live.parse_time(bar["window_start"]), live.parse_time(bar["window_end"])
+        assert int(start.timestamp() * 1000) == start_ms and (end - start).total_seconds() == 60
+
+
+def test_live_bars_equal_the_spark_jobs_cassandra_bars(bounded_run):
+    from ticklake.submit import spark_submit
+
+    settings, trades, _ = bounded_run
+    spark_submit(settings, "jobs/ohlcv_stream.py", "--available-now")
+    start, end = time_range(trades)
+    assert_bars_equal(cassandra_bars(settings, {t.symbol for t in trades}, start, end), flink_bars(settings), "flink")
+
+
+def test_records_that_are_not_trades_are_counted_by_reason(bounded_run):
+    settings, _, others = bounded_run
+    counts = live.rejected_counts(settings)
+    assert sum(counts.values()) == len(others) == len(POISON)
+    assert {"malformed", "empty_symbol", "bad_price", "bad_volume", "bad_time"} <= set(counts)
+
+
+def test_every_alert_is_written_once_with_a_deterministic_id(bounded_run):
+    settings, _, _ = bounded_run
+    ids = [json.loads(r.value)["alert_id"] for r in live.records(settings, settings.flink.alerts_topic)]
+    assert ids and len(ids) == len(set(ids))
+
+
+@pytest.mark.parametrize("rule, fires, near_miss", [
+    ("price_jump", "JUMP", "JUMP.NEAR"),
+    ("volume_spike", "SPIKE", "SPIKE.NEAR"),
+    ("failed_rally", "RALLY", "RALLY.NEAR"),
+])
+def test_each_rule_fires_on_its_input_and_not_on_a_near_miss(bounded_run, rule, fires, near_miss):
+    settings, _, _ = bounded_run
+    alerts = [a for a in _alerts(settings) if a.rule == rule]
+    assert [a.symbol for a in alerts if a.symbol in (fires, near_miss)] == [fires]
+
+
+def test_the_alerts_carry_the_values_that_triggered_them(bounded_run):
+    settings, _, _ = bounded_run
+    by_rule = {a.rule: a for a in _alerts(settings) if a.symbol in ("JUMP", "SPIKE", "RALLY")}
+    jump, spike, rally = by_rule["price_jump"], by_rule["volume_spike"], by_rule["failed_rally"]
+    assert (jump.values["price"], jump.values["reference_price"]) == (102.5, 100.0)
+    assert jump.values["change_percent"] == pytest.approx(2.5)
+    assert (spike.values["volume"], spike.values["mean_volume"]) == (51.0, 10.0)
+    assert (rally.values["rally_open"], rally.values["rally_high"], rally.values["drop_close"]) == (100.0, 103.0, 99.5)
+    assert rally.event_time.timestamp() * 1000 % MINUTE == MINUTE - 1  # the drop bar's end (window time)
+
+
+def test_the_alerts_command_prints_committed_alerts_since_a_time(bounded_run, monkeypatch, capsys):
+    from ticklake.cli import main
+
+    settings, _, _ = bounded_run
+    monkeypatch.setattr("ticklake.cli.Settings", lambda: settings)
+    alerts = _alerts(settings)
+    assert main(["alerts", "--format", "json"]) == 0
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [p["alert_id"] for p in printed] == [a.alert_id for a in alerts]
+    assert printed[0]["values"] == alerts[0].values
+    newest = max(a.event_time for a in alerts)
+    assert main(["alerts", "--since", newest.isoformat()]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["event_time", "rule", "symbol", "detail", "alert_id"]
+    assert len(lines) == 1 + sum(a.event_time >= newest for a in alerts)
+    assert main(["alerts", "--since", (newest.replace(year=newest.year + 1)).isoformat()]) == 1
