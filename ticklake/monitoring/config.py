@@ -41,20 +41,34 @@ def static_targets(settings: Settings) -> dict[str, list[str]]:
     return jobs
 
 
-def prometheus_config(settings: Settings, rules_dir: Path) -> dict:
+def prometheus_config(settings: Settings, rules_dir: Path, targets_root: Path | None = None) -> dict:
+    """``targets_root``: where Prometheus finds the announced targets (default: where this
+    machine's processes write them)."""
     m = settings.monitoring
+    targets_root = targets_root or targets_dir(settings)
     jobs: dict[str, dict] = {}
     for job, targets in [*static_targets(settings).items(), *m.extra_targets.items()]:
         jobs.setdefault(job, {"job_name": job}).setdefault("static_configs", []).append({"targets": targets})
     for job in ANNOUNCED_JOBS:
         jobs.setdefault(job, {"job_name": job})["file_sd_configs"] = [
-            {"files": [str(targets_dir(settings, job) / "*.json")], "refresh_interval": duration(m.scrape_interval_seconds)}]
+            {"files": [str(targets_root / job / "*.json")], "refresh_interval": duration(m.scrape_interval_seconds)}]
     return {
         "global": {"scrape_interval": duration(m.scrape_interval_seconds),
                    "evaluation_interval": duration(m.evaluation_interval_seconds)},
         "rule_files": [str(rules_dir / "*.yml")],
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{m.alertmanager_port}"]}]}]},
         "scrape_configs": list(jobs.values()),
+    }
+
+
+def compose_files(settings: Settings) -> dict[str, str]:
+    """The committed configuration files of docker-compose.yml's Prometheus and Alertmanager
+    (host networking: the same loopback targets as the local stack), path -> text."""
+    header = "# Generated from the default settings (ticklake/monitoring/config.py: compose_files); do not edit by hand.\n"
+    prometheus = prometheus_config(settings, Path("/etc/prometheus/rules"), Path("/etc/prometheus/targets"))
+    return {
+        "infra/prometheus/prometheus.yml": header + yaml.safe_dump(prometheus, sort_keys=False),
+        "infra/prometheus/alertmanager.yml": header + yaml.safe_dump(alertmanager_config(settings), sort_keys=False),
     }
 
 
@@ -104,3 +118,8 @@ def render_rules(settings: Settings, target: Path, source: Path = RULES_DIR) -> 
                 if rule.get("alert") in overrides:
                     rule["for"] = overrides[rule["alert"]]
         (target / name).write_text(json.dumps(doc, indent=1))
+
+
+if __name__ == "__main__":  # python -m ticklake.monitoring.config: rewrite the compose files
+    for relative, text in compose_files(Settings()).items():
+        (PROJECT_ROOT / relative).write_text(text)
