@@ -135,6 +135,27 @@ def test_status_of_nothing_started_and_of_a_stale_pid_file(local_settings):
     assert statuses["cassandra"].log_file == local_settings.services_dir / "cassandra" / "logs" / "cassandra.out"
 
 
+def test_up_and_status_include_the_monitoring_unless_it_is_off_and_down_stops_it_either_way(local_settings, monkeypatch):
+    on = local_settings.model_copy(update={"monitoring": local_settings.monitoring.model_copy(update={"enabled": True})})
+    off = on.model_copy(update={"monitoring": on.monitoring.model_copy(update={"enabled": False})})
+    everything = ["kafka", "cassandra", "prometheus", "alertmanager", "alert-receiver"]
+    assert [s.name for s in svc.status(on)] == everything
+    assert [s.name for s in svc.status(off)] == ["kafka", "cassandra"]  # none of them runs
+    assert [s.name for s in svc._services(off)] == ["kafka", "cassandra"]
+    stopped = []
+    monkeypatch.setattr(svc, "stop_all", lambda services, progress: stopped.extend(s.name for s in services))
+    svc.down(off)
+    assert stopped == everything
+
+
+def test_a_missing_monitoring_program_says_what_to_install(local_settings, monkeypatch):
+    from ticklake.services.monitoring import PrometheusService
+
+    monkeypatch.setenv("PATH", str(local_settings.state_dir))
+    with pytest.raises(ServiceError, match="apt-get install prometheus.*--no-monitoring"):
+        PrometheusService(local_settings).check_can_start()
+
+
 def test_port_taken_by_another_process_is_a_clear_error(local_settings):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
