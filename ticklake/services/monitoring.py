@@ -20,12 +20,30 @@ def http_ok(url: str) -> bool:
         return False
 
 
-class DebianProgram(LocalService):
-    """A program from a Debian package; its config file's path marks its process as ours."""
+class MonitoringService(LocalService):
+    """A service of ``[monitoring]`` listening on 127.0.0.1 at the port of setting ``client_role``."""
 
     settings_section = "monitoring"
+    health_path: str
+    ready_timeout = 60.0
+
+    @property
+    def port(self) -> int:
+        return getattr(self.settings.monitoring, self.client_role)
+
+    def ports(self) -> dict[str, int]:
+        return {self.client_role: self.port}
+
+    def answers(self) -> bool:
+        return http_ok(f"http://127.0.0.1:{self.port}{self.health_path}")
+
+
+class DebianProgram(MonitoringService):
+    """A program from a Debian package; its config file's path marks its process as ours."""
+
     program: str
     package: str
+    health_path = "/-/ready"
 
     def executable(self) -> str:
         found = shutil.which(self.program)
@@ -41,6 +59,12 @@ class DebianProgram(LocalService):
     def marker(self) -> str:
         return f"--config.file={self.config_file}"
 
+    def options(self) -> list[str]:
+        raise NotImplementedError
+
+    def command(self) -> list[str]:
+        return [self.executable(), self.marker, f"--web.listen-address=127.0.0.1:{self.port}", *self.options()]
+
 
 class PrometheusService(DebianProgram):
     name = "prometheus"
@@ -48,33 +72,23 @@ class PrometheusService(DebianProgram):
     package = "prometheus"
     config_name = "prometheus.yml"
     client_role = "prometheus_port"
-    ready_timeout = 60.0
 
     @property
     def rules_dir(self):
         return self.home / "rules"
 
-    def ports(self) -> dict[str, int]:
-        return {"prometheus_port": self.settings.monitoring.prometheus_port}
-
     def prepare(self) -> None:
         render_rules(self.settings, self.rules_dir)
         self.config_file.write_text(json.dumps(prometheus_config(self.settings, self.rules_dir), indent=1))
 
-    def command(self) -> list[str]:
-        m = self.settings.monitoring
+    def options(self) -> list[str]:
         return [
-            self.executable(), self.marker,
-            f"--web.listen-address=127.0.0.1:{m.prometheus_port}",
             f"--storage.tsdb.path={self.data_dir}",
-            f"--storage.tsdb.retention.time={m.retention}",
+            f"--storage.tsdb.retention.time={self.settings.monitoring.retention}",
             f"--web.console.templates={CONSOLES_DIR}",
             f"--web.console.libraries={CONSOLES_DIR}",
             "--web.enable-lifecycle",
         ]
-
-    def answers(self) -> bool:
-        return http_ok(f"http://127.0.0.1:{self.settings.monitoring.prometheus_port}/-/ready")
 
 
 class AlertmanagerService(DebianProgram):
@@ -83,42 +97,24 @@ class AlertmanagerService(DebianProgram):
     package = "prometheus-alertmanager"
     config_name = "alertmanager.yml"
     client_role = "alertmanager_port"
-    ready_timeout = 60.0
-
-    def ports(self) -> dict[str, int]:
-        return {"alertmanager_port": self.settings.monitoring.alertmanager_port}
 
     def prepare(self) -> None:
         self.config_file.write_text(json.dumps(alertmanager_config(self.settings), indent=1))
 
-    def command(self) -> list[str]:
-        m = self.settings.monitoring
+    def options(self) -> list[str]:
         return [
-            self.executable(), self.marker,
-            f"--web.listen-address=127.0.0.1:{m.alertmanager_port}",
             f"--storage.path={self.data_dir}",
             "--cluster.listen-address=",  # one instance: no gossip port (its default 9094 is our web port)
-            f"--web.external-url=http://127.0.0.1:{m.alertmanager_port}",
+            f"--web.external-url=http://127.0.0.1:{self.port}",
         ]
 
-    def answers(self) -> bool:
-        return http_ok(f"http://127.0.0.1:{self.settings.monitoring.alertmanager_port}/-/ready")
 
-
-class AlertReceiverService(LocalService):
+class AlertReceiverService(MonitoringService):
     name = "alert-receiver"
     config_name = ""
-    settings_section = "monitoring"
     client_role = "receiver_port"
+    health_path = "/health"
     marker = "ticklake.monitoring.receiver"
-    ready_timeout = 30.0
-
-    def ports(self) -> dict[str, int]:
-        return {"receiver_port": self.settings.monitoring.receiver_port}
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", self.marker, "--port", str(self.settings.monitoring.receiver_port),
-                "--data-dir", str(self.data_dir)]
-
-    def answers(self) -> bool:
-        return http_ok(f"http://127.0.0.1:{self.settings.monitoring.receiver_port}/health")
+        return [sys.executable, "-m", self.marker, "--port", str(self.port), "--data-dir", str(self.data_dir)]
