@@ -139,6 +139,42 @@ def test_an_endpoint_is_announced_as_a_target_file_until_withdrawn(local_setting
     assert scrape_address("10.1.2.3", 80) == "10.1.2.3:80"
 
 
+def test_a_served_endpoint_binds_its_host_and_is_announced(local_settings):
+    from prometheus_client import CollectorRegistry, Counter
+
+    from ticklake.demo import free_port
+    from ticklake.monitoring.targets import serve_metrics
+
+    registry = CollectorRegistry()
+    Counter("ticklake_test_things", "things", registry=registry).inc()
+    port = free_port()
+    serve_metrics(local_settings, "scheduler", registry, "127.0.0.1", port)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        assert "ticklake_test_things_total 1.0" in response.read().decode()
+    [entry] = json.loads((targets_dir(local_settings, "scheduler") / f"{port}.json").read_text())
+    assert entry["targets"] == [f"127.0.0.1:{port}"]
+    serve_metrics(local_settings, "producer", registry, "127.0.0.1", 0)  # port 0: nothing served or announced
+    assert not targets_dir(local_settings, "producer").exists()
+
+
+def test_ticklake_alerts_ops_prints_what_fires(receiver, monkeypatch, capsys):
+    from ticklake.cli import main
+
+    port = receiver()
+    monkeypatch.setenv("TICKLAKE_MONITORING__RECEIVER_PORT", str(port))
+    assert main(["alerts", "--ops"]) == 0
+    assert capsys.readouterr().out == "no alerts firing\n"
+    post(port, "/webhook/critical", json.dumps(notification("firing", "a1")).encode())
+    assert main(["alerts", "--ops"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "1 alert firing:" and lines[1].split() == ["alert", "severity", "since", "instance", "summary"]
+    assert lines[2].split() == ["FeedSilent", "critical", "2026-12-01", "20:00:00", "127.0.0.1:9464", "silent"]
+    monkeypatch.setenv("TICKLAKE_MONITORING__RECEIVER_PORT", "1")
+    assert main(["alerts", "--ops"]) == 2
+    error = capsys.readouterr().err
+    assert "alert receiver on 127.0.0.1:1 does not answer" in error and "'ticklake up' starts it" in error
+
+
 def notification(status: str, fingerprint: str, alertname: str = "FeedSilent") -> dict:
     return {"version": "4", "status": status, "receiver": "critical", "groupKey": "{}:{}", "alerts": [
         {"status": status, "fingerprint": fingerprint, "startsAt": "2026-12-01T20:00:00.000Z",
