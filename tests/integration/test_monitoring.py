@@ -92,6 +92,18 @@ def test_monitoring_starts_once_scrapes_kafka_and_cassandra_and_stops(monitoring
             "kafka_network_request_total_time_ms", "cassandra_client_request_latency_microseconds",
             "cassandra_compaction_pending_tasks", "cassandra_dropped_messages_total",
             "jvm_memory_used_bytes", "jvm_gc_collection_seconds_sum"} <= series
+    changed = settings.model_copy(update={"monitoring": settings.monitoring.model_copy(
+        update={"alert_for": {"TargetDown": "7s"}})})
+    notes = []
+    reloaded = svc.start(svc.monitoring_services(changed), notes.append)  # changed settings: reloaded, not restarted
+    assert [(st.pid, st.started_seconds) for st in reloaded] == [(st.pid, None) for st in started]
+    assert notes[0].startswith("prometheus: running") and "reloaded" in notes[0]
+    assert notes[1].startswith("alertmanager: already running")
+
+    def target_down_for() -> float:
+        return next(r["duration"] for g in api(settings, "rules")["groups"] for r in g["rules"] if r["name"] == "TargetDown")
+
+    wait_for("the new 'for' in force", lambda: target_down_for() == 7, timeout=10)
     with urllib.request.urlopen(f"http://127.0.0.1:{settings.monitoring.prometheus_port}/consoles/pipeline.html",
                                 timeout=10) as response:
         console = response.read().decode()

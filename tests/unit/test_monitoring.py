@@ -20,7 +20,7 @@ from ticklake.monitoring.config import (
     alertmanager_config,
     duration,
     prometheus_config,
-    render_rules,
+    rendered_rules,
 )
 from ticklake.monitoring.receiver import firing, make_server
 from ticklake.monitoring.targets import announce, scrape_address, targets_dir, withdraw
@@ -119,14 +119,14 @@ def test_alertmanager_routes_by_severity_to_the_receiver_and_passes_amtool(local
 def test_alert_for_overrides_replace_the_shipped_durations_and_unknown_names_are_refused(local_settings, tmp_path):
     quick = local_settings.model_copy(update={"monitoring": local_settings.monitoring.model_copy(
         update={"alert_for": {"FeedSilent": "5s"}})})
-    render_rules(quick, tmp_path / "rules")
-    rules = {r["alert"]: r for path in (tmp_path / "rules").glob("*.yml")
-             for g in yaml.safe_load(path.read_text())["groups"] for r in g["rules"]}
+    files = rendered_rules(quick, tmp_path / "rules")
+    assert {path.name for path in files} == {path.name for path in RULES_DIR.glob("*.yml")}
+    rules = {r["alert"]: r for text in files.values() for g in yaml.safe_load(text)["groups"] for r in g["rules"]}
     assert rules["FeedSilent"]["for"] == "5s" and rules["ProducerDisconnected"]["for"] == "1m"
     assert set(rules) == set(alert_names())
     wrong = quick.model_copy(update={"monitoring": quick.monitoring.model_copy(update={"alert_for": {"FeedSilence": "5s"}})})
     with pytest.raises(UserError, match="FeedSilence.*FeedSilent"):
-        render_rules(wrong, tmp_path / "rules")
+        rendered_rules(wrong, tmp_path / "rules")
 
 
 def test_an_endpoint_is_announced_as_a_target_file_until_withdrawn(local_settings):

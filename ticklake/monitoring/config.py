@@ -102,22 +102,21 @@ def alert_names(source: Path = RULES_DIR) -> list[str]:
             for rule in group["rules"] if "alert" in rule]
 
 
-def render_rules(settings: Settings, target: Path, source: Path = RULES_DIR) -> None:
-    """Copy the rule files into ``target``, with the ``for`` of ``monitoring.alert_for``."""
+def rendered_rules(settings: Settings, target: Path, source: Path = RULES_DIR) -> dict[Path, str]:
+    """The rule files as copied into ``target``, with the ``for`` of ``monitoring.alert_for``: path -> text."""
     overrides = dict(settings.monitoring.alert_for)
     unknown = sorted(set(overrides) - set(alert_names(source)))
     if unknown:
         raise UserError(f"monitoring.alert_for names unknown alerts {', '.join(unknown)}; "
                         f"the alerts are: {', '.join(alert_names(source))}")
-    target.mkdir(parents=True, exist_ok=True)
-    for stale in target.glob("*.yml"):
-        stale.unlink()
+    files = {}
     for name, doc in rule_groups(source).items():
         for group in doc["groups"]:
             for rule in group["rules"]:
                 if rule.get("alert") in overrides:
                     rule["for"] = overrides[rule["alert"]]
-        (target / name).write_text(json.dumps(doc, indent=1))
+        files[target / name] = json.dumps(doc, indent=1)
+    return files
 
 
 if __name__ == "__main__":  # python -m ticklake.monitoring.config: rewrite the compose files

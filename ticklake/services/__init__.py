@@ -39,7 +39,8 @@ def up(settings: Settings, progress: Progress = _quiet, cluster: bool = False) -
 
 
 def start(services: list[LocalService], progress: Progress = _quiet) -> list[ServiceStatus]:
-    """Start those of ``services`` that are not running and wait until all answer.
+    """Start those of ``services`` that are not running and wait until all answer; a running
+    one whose configuration the settings have changed since reloads it (the monitoring's).
 
     Every check runs before the first launch, and all processes are launched before waiting
     for any, so a cold start takes as long as the slowest service.
@@ -50,8 +51,12 @@ def start(services: list[LocalService], progress: Progress = _quiet) -> list[Ser
     launched = {service.name: service.launch(progress) for service in stopped}
     for service in services:
         started = launched.get(service.name)
-        progress(f"{service.name}: starting (pid {started.pid})" if started
-                 else f"{service.name}: already running (pid {service.running_pid()})")
+        if started:
+            progress(f"{service.name}: starting (pid {started.pid})")
+        elif service.reconfigure():
+            progress(f"{service.name}: running (pid {service.running_pid()}), reloaded its changed configuration")
+        else:
+            progress(f"{service.name}: already running (pid {service.running_pid()})")
     statuses = []
     for service in services:
         seconds = service.wait_ready(launched.get(service.name), progress)

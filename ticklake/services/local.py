@@ -83,6 +83,11 @@ class LocalService:
     def prepare(self) -> None:
         """Write the configuration (and initialise storage) before a start."""
 
+    def reconfigure(self) -> bool:
+        """For a running service: take up a configuration the settings have changed since its
+        start, if it can without a restart; True if it did."""
+        return False
+
     # --- shared behaviour -------------------------------------------------------------
     def running_pid(self) -> int | None:
         """The recorded pid if it still runs this service (a dead or reused pid is not ours)."""

@@ -3,11 +3,14 @@ alert receiver, as local services on loopback with their state under ``services_
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import sys
 import urllib.request
+from pathlib import Path
 
-from ticklake.monitoring.config import CONSOLES_DIR, alertmanager_config, prometheus_config, render_rules
+from ticklake.monitoring.config import CONSOLES_DIR, alertmanager_config, prometheus_config, rendered_rules
 from ticklake.services.local import LocalService
 from ticklake.services.process import ServiceError
 
@@ -62,6 +65,23 @@ class DebianProgram(MonitoringService):
     def options(self) -> list[str]:
         raise NotImplementedError
 
+    def configuration(self) -> dict[Path, str]:
+        """The files ``prepare`` writes: path -> text."""
+        raise NotImplementedError
+
+    def prepare(self) -> None:
+        for path, text in self.configuration().items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+
+    def reconfigure(self) -> bool:
+        """Rewrite a changed configuration and have the program reload it (SIGHUP)."""
+        if all(path.exists() and path.read_text() == text for path, text in self.configuration().items()):
+            return False
+        self.prepare()
+        os.kill(self.running_pid(), signal.SIGHUP)
+        return True
+
     def command(self) -> list[str]:
         return [self.executable(), self.marker, f"--web.listen-address=127.0.0.1:{self.port}", *self.options()]
 
@@ -74,12 +94,17 @@ class PrometheusService(DebianProgram):
     client_role = "prometheus_port"
 
     @property
-    def rules_dir(self):
+    def rules_dir(self) -> Path:
         return self.home / "rules"
 
+    def configuration(self) -> dict[Path, str]:
+        config = json.dumps(prometheus_config(self.settings, self.rules_dir), indent=1)
+        return {self.config_file: config, **rendered_rules(self.settings, self.rules_dir)}
+
     def prepare(self) -> None:
-        render_rules(self.settings, self.rules_dir)
-        self.config_file.write_text(json.dumps(prometheus_config(self.settings, self.rules_dir), indent=1))
+        for old in self.rules_dir.glob("*.yml"):  # a rule file that is no longer shipped goes
+            old.unlink()
+        super().prepare()
 
     def options(self) -> list[str]:
         return [
@@ -98,8 +123,8 @@ class AlertmanagerService(DebianProgram):
     config_name = "alertmanager.yml"
     client_role = "alertmanager_port"
 
-    def prepare(self) -> None:
-        self.config_file.write_text(json.dumps(alertmanager_config(self.settings), indent=1))
+    def configuration(self) -> dict[Path, str]:
+        return {self.config_file: json.dumps(alertmanager_config(self.settings), indent=1)}
 
     def options(self) -> list[str]:
         return [
