@@ -133,9 +133,11 @@ def test_an_endpoint_is_announced_as_a_target_file_until_withdrawn(local_setting
     path = announce(local_settings, "producer", "0.0.0.0", 9464)
     assert path.parent == targets_dir(local_settings, "producer")
     [entry] = json.loads(path.read_text())
-    assert entry["targets"] == ["127.0.0.1:9464"] and entry["labels"]["pid"].isdigit()
+    assert entry["targets"] == ["127.0.0.1:9464"] and entry["labels"]["announced_by"].isdigit()
     withdraw(path)
     assert not path.exists()
+    kept = announce(local_settings, "flink", "127.0.0.1", 9250, until_exit=False)  # a detached job's launcher
+    assert kept == targets_dir(local_settings, "flink") / "9250.json" and kept.exists()
     assert scrape_address("10.1.2.3", 80) == "10.1.2.3:80"
 
 

@@ -32,11 +32,12 @@ def scrape_address(host: str, port: int) -> str:
     return f"{'127.0.0.1' if host in ('', '0.0.0.0', '::') else host}:{port}"
 
 
-def announce(settings: Settings, job: str, host: str, port: int) -> Path | None:
-    """Name ``host:port`` as a target of ``job`` until this process exits; None if the
-    state folder cannot be written (the endpoint serves all the same)."""
+def announce(settings: Settings, job: str, host: str, port: int, until_exit: bool = True) -> Path | None:
+    """Name ``host:port`` as a target of ``job`` until this process exits (``until_exit``) or
+    the caller withdraws it (a launcher of a detached process: at its stop); None if the state
+    folder cannot be written (the endpoint serves all the same)."""
     path = targets_dir(settings, job) / f"{port}.json"
-    entry = [{"targets": [scrape_address(host, port)], "labels": {"pid": str(os.getpid())}}]
+    entry = [{"targets": [scrape_address(host, port)], "labels": {"announced_by": str(os.getpid())}}]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".tmp")
@@ -45,7 +46,8 @@ def announce(settings: Settings, job: str, host: str, port: int) -> Path | None:
     except OSError as error:
         log.warning("could not announce the %s metrics endpoint to Prometheus: %s", job, error)
         return None
-    atexit.register(withdraw, path)
+    if until_exit:
+        atexit.register(withdraw, path)
     return path
 
 
