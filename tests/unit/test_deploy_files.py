@@ -3,6 +3,7 @@ matching the settings, and (Kubernetes) valid against the API schemas (kubernete
 from __future__ import annotations
 
 import re
+import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -84,6 +85,10 @@ def test_the_compose_file_mounts_files_that_exist_and_the_generated_monitoring_c
                 assert source in compose["volumes"], f"{name}: volume {source} is not declared"
     for relative, text in compose_files(defaults).items():
         assert (PROJECT_ROOT / relative).read_text() == text, "regenerate: python -m ticklake.monitoring.config"
+    for check in (["promtool", "check", "config", "infra/prometheus/prometheus.yml"],
+                  ["amtool", "check-config", "infra/prometheus/alertmanager.yml"]):
+        result = subprocess.run(check, capture_output=True, text=True, cwd=PROJECT_ROOT)
+        assert result.returncode == 0, result.stdout + result.stderr
     alertmanager = services["alertmanager"]["command"]
     assert "--cluster.listen-address=" in alertmanager and "--web.listen-address=127.0.0.1:9094" in alertmanager
     assert all(services[s]["network_mode"] == "host" for s in ("prometheus", "alertmanager", "grafana"))
