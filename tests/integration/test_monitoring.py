@@ -70,8 +70,20 @@ def wait_for(what: str, check, timeout: float, every: float = 0.5):
         time.sleep(every)
 
 
+def assert_exporters_loaded(settings: Settings) -> None:
+    """Kafka and Cassandra started before the JMX exporter came in have none: say what to do."""
+    from ticklake.services.cassandra import CassandraService
+    from ticklake.services.kafka import KafkaService
+
+    for service in (KafkaService(settings), CassandraService(settings)):
+        cmdline = Path(f"/proc/{service.running_pid()}/cmdline").read_bytes()
+        assert b"jmx_prometheus_javaagent" in cmdline, (
+            f"the running {service.name} has no JMX exporter agent: restart it ('ticklake down', 'ticklake up')")
+
+
 @pytest.fixture
 def monitoring(services, tmp_path):
+    assert_exporters_loaded(services)
     settings = monitoring_settings(services, tmp_path / "state")
     stack = svc.monitoring_services(settings)
     yield settings, stack
@@ -165,6 +177,7 @@ def poison_record(settings: Settings) -> None:
 def running(services, tmp_path_factory):
     from ticklake.provision import drop_named, isolated, provision
 
+    assert_exporters_loaded(services)
     root = tmp_path_factory.mktemp("monitoring")
     pipeline_settings = isolated(services, uuid.uuid4().hex[:8], root / "checkpoints")
     provision(pipeline_settings)
