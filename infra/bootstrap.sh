@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Everything a fresh machine needs before ticklake runs: the Python environment (.venv),
-# PyFlink's own environment (.venv-flink; apache-flink pins an old pyarrow that breaks
-# pyiceberg, so it never shares .venv) and the Java jars. Each step is skipped when its
-# inputs have not changed, so a second run takes seconds.
+# Everything a fresh machine needs before ticklake runs: Prometheus and Alertmanager (Debian's
+# packages, when missing), the Python environment (.venv), PyFlink's own environment
+# (.venv-flink; apache-flink pins an old pyarrow that breaks pyiceberg, so it never shares
+# .venv) and the Java jars. Each step is skipped when its inputs have not changed, so a second
+# run takes seconds.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -16,6 +17,16 @@ fresh() { # stamp-file input-files...: true when the inputs changed since the st
   echo "$sum" > "$stamp.new"
 }
 done_stamp() { mv "$1.new" "$1"; }
+
+if ! command -v prometheus >/dev/null || ! command -v prometheus-alertmanager >/dev/null; then
+  echo "installing prometheus and prometheus-alertmanager (Debian packages) ..." >&2
+  if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq >&2
+  # --no-install-recommends: no node exporter and friends. The packages' own services are not
+  # used: 'ticklake up' runs both programs with their state under the state folder.
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      prometheus prometheus-alertmanager >&2
+fi
 
 if [ ! -x .venv/bin/python ]; then "$python" -m venv .venv; fi
 if fresh .venv/.ticklake-stamp pyproject.toml; then

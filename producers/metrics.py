@@ -1,7 +1,10 @@
 """Prometheus metrics of one producer (its own registry, so several can live in one process)."""
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from ticklake.config import Settings
+from ticklake.monitoring.targets import serve_metrics
 
 
 class ProducerMetrics:
@@ -27,7 +30,9 @@ class ProducerMetrics:
         self.last_trade = Gauge(
             "ticklake_producer_last_trade_timestamp_seconds", "Trade time of the newest trade, per symbol",
             ["symbol"], registry=r)
+        self.last_trade_received = Gauge(
+            "ticklake_producer_last_trade_received_timestamp_seconds",
+            "When the newest trade was received (wall clock): the FeedSilent alert", registry=r)
 
-    def serve(self, port: int) -> None:
-        if port:
-            start_http_server(port, addr="127.0.0.1", registry=self.registry)
+    def serve(self, settings: Settings) -> None:
+        serve_metrics(settings, "producer", self.registry, settings.producer.metrics_host, settings.producer.metrics_port)

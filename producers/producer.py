@@ -85,7 +85,7 @@ class Producer:
         return KafkaFrameSink(self.settings, self.metrics, self.rules)
 
     async def run(self) -> ProducerStats:
-        self.metrics.serve(self.settings.producer.metrics_port)
+        self.metrics.serve(self.settings)
         sink = self._sink()
         self.stats = sink.stats
         self.last_frame_at = time.monotonic()

@@ -65,6 +65,8 @@ class KafkaFrameSink:
             self.metrics.feed_errors.inc()
             log.error("the feed reported an error: %s", frame.error_message)
         self.writer.send_trades(frame.trades)
+        if frame.trades:
+            self.metrics.last_trade_received.set(received_ms / 1000)
         newest = {trade["symbol"]: trade["trade_time_ms"] for trade in frame.trades}
         for symbol, time_ms in newest.items():
             if symbol not in self._last_trade:

@@ -18,16 +18,28 @@ def _progress(message: str) -> None:
     print(f"[ticklake] {message}", file=sys.stderr, flush=True)
 
 
+def _without_monitoring(settings: Settings) -> Settings:
+    return settings.model_copy(update={"monitoring": settings.monitoring.model_copy(update={"enabled": False})})
+
+
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     from ticklake import services
     from ticklake.provision import provision
 
+    if args.no_monitoring:
+        settings = _without_monitoring(settings)
     for st in services.up(settings, progress=_progress):
         _progress(f"{st.name}: running (pid {st.pid}, ports {st.ports}); log {st.log_file}")
     _progress("provisioning topics, keyspace, tables and lake tables ...")
     provision(settings)
+    if settings.monitoring.enabled:
+        _progress(f"health: {_console_url(settings)} (Prometheus), 'ticklake alerts --ops' (what is firing)")
     _progress("ready")
     return 0
+
+
+def _console_url(settings: Settings) -> str:
+    return f"http://127.0.0.1:{settings.monitoring.prometheus_port}/consoles/pipeline.html"
 
 
 def cmd_down(settings: Settings, args: argparse.Namespace) -> int:
@@ -48,8 +60,35 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     statuses = services.status(settings)
     for st in statuses:
         state = f"running, pid {st.pid}" if st.running else "stopped"
-        print(f"{st.name:10} {state:22} ports {st.ports}  log {st.log_file}  data {st.data_dir}")
+        print(f"{st.name:14} {state:22} ports {st.ports}  log {st.log_file}  data {st.data_dir}")
+    if any(st.name == "alert-receiver" and st.running for st in statuses):
+        print(f"pipeline console: {_console_url(settings)}")
+        try:
+            _print_ops_alerts(settings)
+        except UserError as error:
+            print(error)
     return 0 if all(st.running for st in statuses) else 3
+
+
+def _print_ops_alerts(settings: Settings) -> None:
+    from ticklake.monitoring.receiver import ALERT_COLUMNS, firing
+
+    try:
+        alerts = firing(settings.monitoring.receiver_port)
+    except OSError as error:
+        raise UserError(f"{error}; 'ticklake up' starts it") from None
+    if not alerts:
+        print("no alerts firing")
+        return
+    print(f"{len(alerts)} alert{'s' if len(alerts) > 1 else ''} firing:")
+    print_rows(alerts, ALERT_COLUMNS)
+
+
+def cmd_alerts(settings: Settings, args: argparse.Namespace) -> int:
+    if not args.ops:
+        raise UserError("market alerts come with the real-time job; 'ticklake alerts --ops' shows the operations alerts")
+    _print_ops_alerts(settings)
+    return 0
 
 
 def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
@@ -100,9 +139,13 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_stream(settings: Settings, args: argparse.Namespace) -> int:
+    from ticklake.monitoring.targets import announced
+
     extra = ["--available-now"] if args.available_now else []
     master = settings.spark.standalone_master_url if args.master == "local-cluster" else args.master
-    spark_submit(settings, "jobs/ohlcv_stream.py", *extra, spark_args=("--master", master) if master else ())
+    # The driver runs here (client mode) and serves the metrics: announced while it runs.
+    with announced(settings, "stream", settings.spark.metrics_host, settings.spark.metrics_port):
+        spark_submit(settings, "jobs/ohlcv_stream.py", *extra, spark_args=("--master", master) if master else ())
     return 0
 
 
@@ -196,7 +239,7 @@ def cmd_schedule(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "list":
         print_rows(schedule.overview(plan, datetime.now(timezone.utc)), SCHEDULE_COLUMNS)
     elif args.action == "run":
-        schedule.serve(plan)
+        schedule.serve(settings)
     elif args.action == "exec":
         run = schedule.run_now(schedule.job_named(plan, args.job), plan.log_dir)
         return 0 if run.outcome == "success" else run.exit_code if run.exit_code and run.exit_code > 0 else 1
@@ -326,13 +369,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ticklake", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("up", help="start local Kafka and Cassandra and provision topics and tables").set_defaults(func=cmd_up)
+    up = sub.add_parser("up", help="start local Kafka, Cassandra and the monitoring, and provision topics and tables")
+    up.add_argument("--no-monitoring", action="store_true",
+                    help="leave out Prometheus, Alertmanager and the alert receiver (setting monitoring.enabled)")
+    up.set_defaults(func=cmd_up)
     down = sub.add_parser("down", help="stop the local services started by 'up'")
     down.add_argument("--wipe", action="store_true",
                       help="also delete their data, the Spark checkpoints and the lake")
     down.set_defaults(func=cmd_down)
     sub.add_parser("status", help="what runs, where, ports and log files").set_defaults(func=cmd_status)
     sub.add_parser("config", help="print the effective configuration (secrets hidden)").set_defaults(func=cmd_config)
+    alerts = sub.add_parser("alerts", help="alerts: --ops for the operations alerts Alertmanager reports")
+    alerts.add_argument("--ops", action="store_true", help="the pipeline's operations alerts that are firing")
+    alerts.set_defaults(func=cmd_alerts)
 
     feed = sub.add_parser("feed", help="run the local Finnhub-compatible WebSocket feed")
     feed.add_argument("--host", default=None)

@@ -52,6 +52,7 @@ class KafkaSettings(BaseModel):
     # Producer client library: "kafka-python" or "confluent-kafka" (see docs/BENCHMARKS.md).
     client: Literal["kafka-python", "confluent-kafka"] = "confluent-kafka"
     heap: str = "512m"
+    metrics_port: int = 9468  # the JMX exporter agent in the local broker (loopback); 0: none
 
 
 class CassandraSettings(BaseModel):
@@ -66,6 +67,7 @@ class CassandraSettings(BaseModel):
     trades_ttl_seconds: int = 30 * 24 * 3600
     bars_ttl_seconds: int = 90 * 24 * 3600
     heap: str = "1G"
+    metrics_port: int = 9469  # the JMX exporter agent in the local node (loopback); 0: none
 
 
 class IcebergSettings(BaseModel):
@@ -128,7 +130,7 @@ class SparkSettings(BaseModel):
         return f"spark://127.0.0.1:{self.master_port}"
     shuffle_partitions: int = 4
     driver_memory: str = "2g"
-    metrics_host: str = "127.0.0.1"
+    metrics_host: str = "127.0.0.1"  # the address the driver's metrics endpoint binds
     metrics_port: int = 9465  # 0: no metrics endpoint
     # A file to which the streaming job appends each micro-batch phase's duration as a JSON
     # line (ticklake bench stream reads it); empty: none.
@@ -139,7 +141,8 @@ class ProducerSettings(BaseModel):
     url: str = "wss://ws.finnhub.io"
     symbols: list[str] = ["AAPL", "MSFT", "AMZN", "BINANCE:BTCUSDT", "BINANCE:ETHUSDT"]
     default_exchange: str = "US"
-    metrics_port: int = 9464
+    metrics_host: str = "127.0.0.1"  # the address the metrics endpoint binds
+    metrics_port: int = 9464  # 0: no metrics endpoint
     # Accepted distance of a live trade's time from now, either way.
     max_clock_skew_seconds: int = 24 * 3600
     # Offer permessage-deflate to the feed. Off by default: inflating frames cost the producer
@@ -203,6 +206,7 @@ class KubernetesSettings(BaseModel):
 
 class ScheduleSettings(BaseModel):
     timezone: str = "UTC"  # of the cron expressions
+    metrics_host: str = "127.0.0.1"  # the address the metrics endpoint binds
     metrics_port: int = 9466  # 0: no metrics endpoint
     max_parallel: int = Field(default=1, ge=1)  # due jobs beyond this wait their turn
     log_dir: Path | None = None  # default <state_dir>/schedule
@@ -270,6 +274,27 @@ class FlinkSettings(BaseModel):
     failed_rally: FailedRallyRule = FailedRallyRule()
 
 
+class MonitoringSettings(BaseModel):
+    """The local Prometheus, Alertmanager and alert receiver of ``ticklake up`` (docs/OPERATIONS.md)."""
+
+    enabled: bool = True  # false (or 'ticklake up --no-monitoring'): up starts Kafka and Cassandra only
+    prometheus_port: int = 9090
+    alertmanager_port: int = 9094  # not Alertmanager's default 9093: that is Kafka's controller port
+    receiver_port: int = 9467  # the webhook receiver Alertmanager notifies
+    scrape_interval_seconds: float = Field(default=15, gt=0)
+    evaluation_interval_seconds: float = Field(default=15, gt=0)
+    retention: str = "15d"  # Prometheus' --storage.tsdb.retention.time
+    # Alertmanager's grouping: first notification of a group after group_wait, changes to it
+    # every group_interval, the same alerts again every repeat_interval.
+    group_wait_seconds: float = Field(default=30, gt=0)
+    group_interval_seconds: float = Field(default=300, gt=0)
+    repeat_interval_seconds: float = Field(default=4 * 3600, gt=0)
+    # Alert name -> a 'for' duration replacing the one in infra/prometheus/rules (e.g. "10s").
+    alert_for: dict[str, str] = {}
+    # Scrape job -> host:port targets beyond ticklake's own (e.g. a Flink reporter: {"flink": ["127.0.0.1:9250"]}).
+    extra_targets: dict[str, list[str]] = {}
+
+
 class BacktestSettings(BaseModel):
     runs_table: str = "backtest_runs"
     trades_table: str = "backtest_trades"
@@ -307,6 +332,7 @@ class Settings(BaseSettings):
     schedule: ScheduleSettings = ScheduleSettings()
     backtest: BacktestSettings = BacktestSettings()
     flink: FlinkSettings = FlinkSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -37,3 +37,10 @@ def next_times(expression: str, after: datetime, timezone: str = "UTC") -> Itera
 
 def next_time(expression: str, after: datetime, timezone: str = "UTC") -> datetime:
     return next(next_times(expression, after, timezone))
+
+
+def longest_gap_seconds(expression: str, after: datetime, timezone: str = "UTC", runs: int = 15) -> float:
+    """The longest time between two of the next ``runs`` due times (a weekday job's weekend)."""
+    times = next_times(expression, after, timezone)
+    due = [next(times) for _ in range(runs)]
+    return max((b - a).total_seconds() for a, b in zip(due, due[1:]))

@@ -29,8 +29,8 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from ticklake.config import PROJECT_ROOT, ScheduledJob, ScheduleSettings
-from ticklake.cron import next_time
+from ticklake.config import PROJECT_ROOT, ScheduledJob, ScheduleSettings, Settings
+from ticklake.cron import longest_gap_seconds, next_time
 from ticklake.errors import UserError
 
 log = logging.getLogger("ticklake.schedule")
@@ -68,6 +68,22 @@ class ScheduleMetrics:
         self.running = Gauge("ticklake_schedule_running", "1 while the job runs", ["job"], registry=self.registry)
         self.next_run = Gauge("ticklake_schedule_next_run_timestamp_seconds", "When the job is due next",
                               ["job"], registry=self.registry)
+        self.period = Gauge("ticklake_schedule_period_seconds", "Longest time between two due times of the job",
+                            ["job"], registry=self.registry)
+        self.timeout = Gauge("ticklake_schedule_timeout_seconds", "How long a run of the job may take",
+                             ["job"], registry=self.registry)
+        self.since = Gauge("ticklake_schedule_since_timestamp_seconds", "When this scheduler began to run the job",
+                           ["job"], registry=self.registry)
+
+    def describe(self, job: ScheduledJob, timezone: str, now: datetime, last_success: RunRecord | None) -> None:
+        """What the ScheduledJobOverdue alert needs: the job's period and timeout, and its last
+        success (from the history, so a restarted scheduler still knows it) or, without one,
+        since when it has been waited for."""
+        self.period.labels(job.name).set(longest_gap_seconds(job.cron, now, timezone))
+        self.timeout.labels(job.name).set(job.timeout_minutes * 60)
+        self.since.labels(job.name).set(now.timestamp())
+        if last_success:
+            self.last_success.labels(job.name).set(datetime.fromisoformat(last_success.finished_at).timestamp())
 
     def record(self, run: RunRecord) -> None:
         self.runs.labels(run.job, run.outcome).inc()
@@ -171,11 +187,14 @@ class History:
         with self.path.open("a") as out:
             out.write(json.dumps(asdict(run)) + "\n")
 
-    def last_runs(self) -> dict[str, RunRecord]:
+    def runs(self) -> list[RunRecord]:
         if not self.path.exists():
-            return {}
-        runs = [RunRecord(**json.loads(line)) for line in self.path.read_text().splitlines() if line.strip()]
-        return {run.job: run for run in runs}
+            return []
+        return [RunRecord(**json.loads(line)) for line in self.path.read_text().splitlines() if line.strip()]
+
+    def last_runs(self, outcome: str | None = None) -> dict[str, RunRecord]:
+        """Job -> its last run (of that ``outcome``, if given)."""
+        return {run.job: run for run in self.runs() if outcome is None or run.outcome == outcome}
 
 
 def report(run: RunRecord, history: History, metrics: ScheduleMetrics | None = None) -> None:
@@ -220,6 +239,9 @@ class Runner:
         self.history = History(schedule.log_dir)
         self.jobs = {job.name: job for job in schedule.jobs}
         self.next_due = {name: self._next(job, now) for name, job in self.jobs.items()}
+        successes = self.history.last_runs("success")
+        for job in schedule.jobs:
+            self.metrics.describe(job, schedule.timezone, now, successes.get(job.name))
         self.waiting: deque[str] = deque()
         self.running: dict[str, Launched] = {}
         self.wake = threading.Event()  # a run ended, or stop was asked for
@@ -306,16 +328,15 @@ class Runner:
             self.stop()
 
 
-def serve(schedule: ScheduleSettings) -> None:
+def serve(settings: Settings) -> None:
     """``ticklake schedule run``: the runner in the foreground until SIGINT or SIGTERM."""
-    from prometheus_client import start_http_server
+    from ticklake.monitoring.targets import serve_metrics
 
+    schedule = settings.schedule
     if not schedule.jobs:
         raise UserError("no jobs to run: add [[schedule.jobs]] entries to the configuration (see conf/ticklake.toml)")
     metrics = ScheduleMetrics()
-    if schedule.metrics_port:
-        start_http_server(schedule.metrics_port, addr="127.0.0.1", registry=metrics.registry)
-        log.info("metrics on http://127.0.0.1:%d/metrics", schedule.metrics_port)
+    serve_metrics(settings, "scheduler", metrics.registry, schedule.metrics_host, schedule.metrics_port)
     runner = Runner(schedule, datetime.now(timezone.utc), metrics)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: runner.request_stop())

@@ -37,9 +37,11 @@ def test_second_up_changes_nothing(services):
 def test_status_reports_ports_and_logs(services):
     by_name = {s.name: s for s in svc.status(services)}
     assert set(by_name) == {"kafka", "cassandra"}
-    assert by_name["kafka"].ports == {"port": services.kafka.port, "controller_port": services.kafka.controller_port}
+    assert by_name["kafka"].ports == {"port": services.kafka.port, "controller_port": services.kafka.controller_port,
+                                      "metrics_port": services.kafka.metrics_port}
     assert by_name["cassandra"].ports == {"port": services.cassandra.port,
-                                          "storage_port": services.cassandra.storage_port}
+                                          "storage_port": services.cassandra.storage_port,
+                                          "metrics_port": services.cassandra.metrics_port}
     for st in by_name.values():
         assert st.running and st.log_file.exists() and st.data_dir.is_dir()
         assert f"/{st.name}/" in st.log_file.as_posix() and st.pid > 1

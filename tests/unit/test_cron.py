@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from ticklake.config import ScheduledJob, ScheduleSettings
-from ticklake.cron import next_time, next_times, validate
+from ticklake.cron import longest_gap_seconds, next_time, next_times, validate
 
 UTC = timezone.utc
 
@@ -55,3 +55,10 @@ def test_schedule_settings_refuse_bad_entries():
         ScheduleSettings(timezone="Mars/Olympus")
     with pytest.raises(ValidationError, match="unique"):
         ScheduleSettings(jobs=[ScheduledJob(name="a", cron="@daily", command="true")] * 2)
+
+
+def test_the_longest_gap_of_a_weekday_job_is_its_weekend():
+    monday = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+    assert longest_gap_seconds("0 6 * * 1-5", monday) == 3 * 24 * 3600
+    assert longest_gap_seconds("20 0 * * *", monday) == 24 * 3600
+    assert longest_gap_seconds("*/15 * * * *", monday) == 15 * 60

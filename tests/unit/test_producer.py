@@ -133,7 +133,7 @@ def test_each_producer_has_its_own_metrics(settings):
     names = {"ticklake_producer_frames", "ticklake_producer_trades_produced", "ticklake_producer_trades_rejected",
              "ticklake_producer_delivery_errors", "ticklake_producer_reconnects", "ticklake_producer_connected",
              "ticklake_producer_queue_depth", "ticklake_producer_produce_latency_seconds",
-             "ticklake_producer_last_trade_timestamp_seconds"}
+             "ticklake_producer_last_trade_timestamp_seconds", "ticklake_producer_last_trade_received_timestamp_seconds"}
     first, second = Producer(settings, "ws://x"), Producer(settings, "ws://x")
     first.metrics.reconnects.inc()
     assert names <= {metric.name for metric in first.metrics.registry.collect()}

@@ -64,6 +64,15 @@ def test_a_failing_job_is_logged_counted_and_runs_again_next_time(tmp_path):
     history = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
     assert [(h["job"], h["exit_code"]) for h in history] == [("fails", 3), ("works", 0)] * 2
 
+    later = T0 + timedelta(hours=1)
+    restarted = Runner(plan(tmp_path, ("fails", FAIL), ("works", OK)), later)  # knows the last success from the history
+    assert sample(restarted, "ticklake_schedule_last_success_timestamp_seconds", job="works") == \
+        sample(runner, "ticklake_schedule_last_success_timestamp_seconds", job="works")
+    assert sample(restarted, "ticklake_schedule_last_success_timestamp_seconds", job="fails") is None
+    assert sample(restarted, "ticklake_schedule_since_timestamp_seconds", job="fails") == later.timestamp()
+    assert sample(restarted, "ticklake_schedule_period_seconds", job="fails") == 60
+    assert sample(restarted, "ticklake_schedule_timeout_seconds", job="fails") == 120 * 60
+
 
 def test_a_command_that_cannot_start_is_a_failed_run_not_a_dead_runner(tmp_path):
     runner = Runner(plan(tmp_path, ("typo", "no-such-command-ticklake --x"), ("works", OK)), T0)

@@ -9,16 +9,26 @@ import time
 import pytest
 
 from ticklake import services as svc
+from ticklake.config import PROJECT_ROOT
 from ticklake.services.cassandra import CassandraService
 from ticklake.services.kafka import KafkaService
-from ticklake.services.jvm import LAUNCH_MARK
+from ticklake.services.local import LAUNCH_MARK
 from ticklake.services.process import ServiceError, java_binary, pid_alive, port_in_use, runs_main_class, tail, \
     terminate_groups
 
 
 @pytest.fixture
 def local_settings(settings, tmp_path):
-    return settings.model_copy(update={"state_dir": tmp_path / "state", "cache_dir": tmp_path / "cache"})
+    local = settings.model_copy(update={"state_dir": tmp_path / "state", "cache_dir": tmp_path / "cache"})
+    fake_agent(local)
+    return local
+
+
+def fake_agent(settings):
+    agent = settings.jars_dir / "jmx-exporter" / "jmx_prometheus_javaagent-1.0.1.jar"
+    agent.parent.mkdir(parents=True)
+    agent.touch()
+    return agent
 
 
 def fake_jars(settings, name: str) -> None:
@@ -68,6 +78,22 @@ def test_jvm_args_carry_heap_logging_and_java17_module_flags(local_settings):
     assert all(arg.strip() == arg and arg for arg in cassandra)  # one token per argument
 
 
+def test_the_jmx_exporter_agent_rides_in_kafka_and_cassandra_on_loopback_unless_its_port_is_0(local_settings, tmp_path):
+    bare = local_settings.model_copy(update={"cache_dir": tmp_path / "bare"})
+    fake_jars(bare, "kafka")
+    with pytest.raises(ServiceError, match="no JMX exporter agent.*TICKLAKE_KAFKA__METRICS_PORT=0"):
+        KafkaService(bare).check_runtime()
+    agent = local_settings.jars_dir / "jmx-exporter" / "jmx_prometheus_javaagent-1.0.1.jar"
+    for service, port in ((KafkaService(local_settings), local_settings.kafka.metrics_port),
+                          (CassandraService(local_settings), local_settings.cassandra.metrics_port)):
+        rules = PROJECT_ROOT / "infra" / service.name / "jmx-exporter.yml"
+        assert f"-javaagent:{agent}=127.0.0.1:{port}:{rules}" in service.jvm_args() and rules.is_file()
+        assert service.ports()["metrics_port"] == port
+    off = local_settings.model_copy(update={"kafka": local_settings.kafka.model_copy(update={"metrics_port": 0})})
+    assert not any(arg.startswith("-javaagent:") for arg in KafkaService(off).jvm_args())
+    assert "metrics_port" not in KafkaService(off).ports()
+
+
 def test_missing_jars_say_how_to_fetch_them(local_settings):
     with pytest.raises(ServiceError, match="fetch-jars"):
         KafkaService(local_settings).check_can_start()
@@ -104,8 +130,30 @@ def test_status_of_nothing_started_and_of_a_stale_pid_file(local_settings):
     assert set(statuses) == {"kafka", "cassandra"}
     assert not any(s.running or s.pid for s in statuses.values())
     assert statuses["kafka"].ports == {"port": local_settings.kafka.port,
-                                       "controller_port": local_settings.kafka.controller_port}
+                                       "controller_port": local_settings.kafka.controller_port,
+                                       "metrics_port": local_settings.kafka.metrics_port}
     assert statuses["cassandra"].log_file == local_settings.services_dir / "cassandra" / "logs" / "cassandra.out"
+
+
+def test_up_and_status_include_the_monitoring_unless_it_is_off_and_down_stops_it_either_way(local_settings, monkeypatch):
+    on = local_settings.model_copy(update={"monitoring": local_settings.monitoring.model_copy(update={"enabled": True})})
+    off = on.model_copy(update={"monitoring": on.monitoring.model_copy(update={"enabled": False})})
+    everything = ["kafka", "cassandra", "prometheus", "alertmanager", "alert-receiver"]
+    assert [s.name for s in svc.status(on)] == everything
+    assert [s.name for s in svc.status(off)] == ["kafka", "cassandra"]  # none of them runs
+    assert [s.name for s in svc._services(off)] == ["kafka", "cassandra"]
+    stopped = []
+    monkeypatch.setattr(svc, "stop_all", lambda services, progress: stopped.extend(s.name for s in services))
+    svc.down(off)
+    assert stopped == everything
+
+
+def test_a_missing_monitoring_program_says_what_to_install(local_settings, monkeypatch):
+    from ticklake.services.monitoring import PrometheusService
+
+    monkeypatch.setenv("PATH", str(local_settings.state_dir))
+    with pytest.raises(ServiceError, match="apt-get install prometheus.*--no-monitoring"):
+        PrometheusService(local_settings).check_can_start()
 
 
 def test_port_taken_by_another_process_is_a_clear_error(local_settings):

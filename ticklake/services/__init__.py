@@ -1,5 +1,6 @@
-"""Local Kafka and Cassandra as background JVM processes: ``up``, ``status``, ``down``;
-and on request a Spark standalone master and worker (``cluster=True``).
+"""Local Kafka and Cassandra as background JVM processes, and the monitoring beside them
+(Prometheus, Alertmanager, the alert receiver): ``up``, ``status``, ``down``; and on request a
+Spark standalone master and worker (``cluster=True``).
 
 State (data, logs, pid files, rendered configuration) lives under
 ``settings.services_dir/<service>``; jars come from the jar cache (``infra/fetch-jars.sh``).
@@ -8,18 +9,24 @@ from __future__ import annotations
 
 from ticklake.config import Settings
 from ticklake.services.cassandra import CassandraService
-from ticklake.services.jvm import JvmService, Progress, ServiceStatus, stop_all
 from ticklake.services.kafka import KafkaService
+from ticklake.services.local import LocalService, Progress, ServiceStatus, stop_all
+from ticklake.services.monitoring import AlertmanagerService, AlertReceiverService, PrometheusService
 from ticklake.services.process import ServiceError
 from ticklake.services.spark import SparkMasterService, SparkWorkerService
 
 __all__ = ["ServiceError", "ServiceStatus", "down", "status", "up"]
 
 
-def _services(settings: Settings, cluster: bool = False) -> list[JvmService]:
+def monitoring_services(settings: Settings) -> list[LocalService]:
+    return [PrometheusService(settings), AlertmanagerService(settings), AlertReceiverService(settings)]
+
+
+def _services(settings: Settings, cluster: bool = False) -> list[LocalService]:
     if cluster:
         return [SparkMasterService(settings), SparkWorkerService(settings)]
-    return [KafkaService(settings), CassandraService(settings)]
+    monitoring = monitoring_services(settings) if settings.monitoring.enabled else []
+    return [KafkaService(settings), CassandraService(settings), *monitoring]
 
 
 def _quiet(message: str) -> None:
@@ -27,20 +34,29 @@ def _quiet(message: str) -> None:
 
 
 def up(settings: Settings, progress: Progress = _quiet, cluster: bool = False) -> list[ServiceStatus]:
-    """Start whatever is not running and wait until everything answers. Idempotent.
+    """Start whatever is not running and wait until everything answers. Idempotent."""
+    return start(_services(settings, cluster), progress)
 
-    Every check runs before the first launch, and all JVMs are launched before waiting for
-    any, so a cold start takes as long as the slowest service.
+
+def start(services: list[LocalService], progress: Progress = _quiet) -> list[ServiceStatus]:
+    """Start those of ``services`` that are not running and wait until all answer; a running
+    one whose configuration the settings have changed since reloads it (the monitoring's).
+
+    Every check runs before the first launch, and all processes are launched before waiting
+    for any, so a cold start takes as long as the slowest service.
     """
-    services = _services(settings, cluster)
     stopped = [service for service in services if service.running_pid() is None]
     for service in stopped:
         service.check_can_start()
     launched = {service.name: service.launch(progress) for service in stopped}
     for service in services:
         started = launched.get(service.name)
-        progress(f"{service.name}: starting (pid {started.pid})" if started
-                 else f"{service.name}: already running (pid {service.running_pid()})")
+        if started:
+            progress(f"{service.name}: starting (pid {started.pid})")
+        elif service.reconfigure():
+            progress(f"{service.name}: running (pid {service.running_pid()}), reloaded its changed configuration")
+        else:
+            progress(f"{service.name}: already running (pid {service.running_pid()})")
     statuses = []
     for service in services:
         seconds = service.wait_ready(launched.get(service.name), progress)
@@ -53,12 +69,19 @@ def up(settings: Settings, progress: Progress = _quiet, cluster: bool = False) -
 
 
 def status(settings: Settings, cluster: bool = False) -> list[ServiceStatus]:
-    return [service.status() for service in _services(settings, cluster)]
+    """The services ``up`` starts, and the monitoring ones if they run although it is off."""
+    services = _services(settings, cluster)
+    if not cluster and not settings.monitoring.enabled:
+        services += [s for s in monitoring_services(settings) if s.running_pid() is not None]
+    return [service.status() for service in services]
 
 
 def down(settings: Settings, wipe: bool = False, progress: Progress = _quiet, cluster: bool = False) -> None:
-    """Stop the services (data kept); ``wipe`` also deletes their state folders."""
+    """Stop the services (data kept), the monitoring ones even if it is off now; ``wipe`` also
+    deletes their state folders."""
     services = _services(settings, cluster)
+    if not cluster and not settings.monitoring.enabled:
+        services += monitoring_services(settings)
     stop_all(services, progress)
     if wipe:
         for service in services:

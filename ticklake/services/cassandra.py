@@ -11,7 +11,10 @@ class CassandraService(JvmService):
 
     def ports(self) -> dict[str, int]:
         c = self.settings.cassandra
-        return {"port": c.port, "storage_port": c.storage_port}
+        return {"port": c.port, "storage_port": c.storage_port} | self.metrics_ports()
+
+    def metrics_port(self) -> int:
+        return self.settings.cassandra.metrics_port
 
     def config_values(self) -> dict[str, object]:
         c = self.settings.cassandra

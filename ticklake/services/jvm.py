@@ -1,82 +1,34 @@
 """A local service that runs as one detached JVM process, with its state in one folder."""
 from __future__ import annotations
 
-import shutil
-import subprocess
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-
 from ticklake.config import PROJECT_ROOT, Settings
-from ticklake.services.process import (
-    ServiceError,
-    java_binary,
-    pid_alive,
-    port_in_use,
-    read_pid,
-    runs_main_class,
-    tail,
-    terminate_groups,
-)
+from ticklake.services.local import LocalService
+from ticklake.services.process import ServiceError, java_binary
 
-Progress = Callable[[str], None]
 INFRA = PROJECT_ROOT / "infra"
-STOP_TIMEOUT = 30.0
-LAUNCH_MARK = "--- ticklake: launching"  # starts each run's part of the stdout log
 
 
-@dataclass
-class ServiceStatus:
-    name: str
-    running: bool
-    pid: int | None
-    ports: dict[str, int]
-    log_file: Path
-    data_dir: Path
-    started_seconds: float | None = None  # how long the start took, if this call started it
+class JvmService(LocalService):
+    """A service run from the jars of the jar cache. Its configuration is rendered from the
+    template of the same name in ``infra/<name>/``. With a ``metrics_port``, the JVM carries the
+    Prometheus JMX exporter agent, configured by ``infra/<name>/jmx-exporter.yml``, on loopback."""
 
-
-@dataclass
-class StartedProcess:
-    pid: int
-    started_at: float  # time.monotonic() when the launch began, storage formatting included
-
-
-class JvmService:
-    """One service: subclasses say how to configure, launch and probe it.
-
-    Its home ``services_dir/<name>/`` holds the rendered ``config_name`` (from the template of
-    the same name in ``infra/<name>/``), the pid file, ``data/`` and ``logs/`` (the JVM's
-    stdout and stderr go to ``logs/<name>.out``).
-    """
-
-    name: str
     main_class: str
-    config_name: str
-    ready_timeout: float = 180.0
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.home = settings.services_dir / self.name
-        self.data_dir = self.home / "data"
-        self.log_dir = self.home / "logs"
-        self.log_file = self.log_dir / f"{self.name}.out"
-        self.pid_file = self.home / f"{self.name}.pid"
-        self.config_file = self.home / self.config_name
+        super().__init__(settings)
         self.jars = settings.jars_dir / self.name
 
     # --- what a service defines -------------------------------------------------------
-    def ports(self) -> dict[str, int]:
-        """Role -> port; each role is also the setting's name (``TICKLAKE_<SERVICE>__<ROLE>``).
-        Clients connect to role ``port``."""
-        raise NotImplementedError
-
     def config_values(self) -> dict[str, object]:
         raise NotImplementedError
 
     def heap(self) -> str:
         raise NotImplementedError
+
+    def metrics_port(self) -> int:
+        """The JMX exporter's port; 0: no exporter."""
+        return 0
 
     def service_jvm_args(self) -> list[str]:
         return []
@@ -84,29 +36,38 @@ class JvmService:
     def program_args(self) -> list[str]:
         return []
 
-    def answers(self) -> bool:
-        """True once the service serves clients on loopback."""
-        raise NotImplementedError
-
-    def environment(self) -> dict[str, str] | None:
-        """The JVM's environment variables; None: this process's."""
-        return None
-
     def prepare(self) -> None:
-        """Write the configuration (and initialise storage) before a start."""
         self.config_file.write_text(self.render_config())
 
     # --- shared behaviour -------------------------------------------------------------
+    @property
+    def marker(self) -> str:
+        return self.main_class
+
     def render_config(self) -> str:
         template = (INFRA / self.name / self.config_name).read_text()
         return template.format(**self.config_values())
+
+    def metrics_ports(self) -> dict[str, int]:
+        """``{"metrics_port": port}`` with an exporter, for ``ports()``."""
+        return {"metrics_port": self.metrics_port()} if self.metrics_port() else {}
+
+    def exporter_agent(self) -> list[str]:
+        port = self.metrics_port()
+        if not port:
+            return []
+        jars = sorted((self.settings.jars_dir / "jmx-exporter").glob("jmx_prometheus_javaagent-*.jar"))
+        if not jars:
+            raise ServiceError(f"no JMX exporter agent in {self.settings.jars_dir / 'jmx-exporter'}: run "
+                               f"infra/fetch-jars.sh (or make bootstrap), or set TICKLAKE_{self.name.upper()}__METRICS_PORT=0")
+        return [f"-javaagent:{jars[-1]}=127.0.0.1:{port}:{INFRA / self.name / 'jmx-exporter.yml'}"]
 
     def jvm_args(self) -> list[str]:
         heap = self.heap()
         return [
             f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-XX:+ExitOnOutOfMemoryError",
             "-Djava.net.preferIPv4Stack=true", "-Djava.awt.headless=true",
-            *self.service_jvm_args(),
+            *self.service_jvm_args(), *self.exporter_agent(),
         ]
 
     def classpath(self) -> str:
@@ -114,89 +75,10 @@ class JvmService:
             raise ServiceError(f"no {self.name} jars in {self.jars}: run infra/fetch-jars.sh (or make bootstrap)")
         return f"{self.jars}/*"
 
-    def running_pid(self) -> int | None:
-        """The recorded pid if it still runs our main class (a dead or reused pid is not ours)."""
-        pid = read_pid(self.pid_file)
-        return pid if pid is not None and runs_main_class(pid, self.main_class) else None
-
-    def status(self) -> ServiceStatus:
-        pid = self.running_pid()
-        return ServiceStatus(self.name, pid is not None, pid, self.ports(), self.log_file, self.data_dir)
-
-    def check_can_start(self) -> None:
-        """Fail before any JVM is launched if Java, the jars or a free port is missing."""
+    def check_runtime(self) -> None:
         java_binary()
         self.classpath()
-        for role, port in self.ports().items():
-            if port_in_use(port):
-                raise ServiceError(
-                    f"{self.name}: port {port} ({role}) is taken by another process. Stop it "
-                    f"(ss -ltnp 'sport = :{port}' shows which) or choose another port with "
-                    f"TICKLAKE_{self.name.upper()}__{role.upper()}{self.port_hint(role)}"
-                )
+        self.exporter_agent()
 
-    def port_hint(self, role: str) -> str:
-        """What else to change along with the port of ``role``, if anything."""
-        return ""
-
-    def launch(self, progress: Progress) -> StartedProcess:
-        """Start the JVM detached (its own session, so it outlives this command) and record its pid."""
-        began = time.monotonic()
-        stale = read_pid(self.pid_file)
-        if stale is not None:
-            progress(f"{self.name}: pid file names {stale}, which is gone or not ours; starting afresh")
-            self.pid_file.unlink()
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.prepare()
-        command = [java_binary(), *self.jvm_args(), "-cp", self.classpath(), self.main_class, *self.program_args()]
-        with open(self.log_file, "ab") as log:
-            log.write(f"{LAUNCH_MARK} {self.name} at {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
-            log.flush()
-            process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=self.home, start_new_session=True, env=self.environment(),
-            )
-        self.pid_file.write_text(str(process.pid))
-        return StartedProcess(process.pid, began)
-
-    def wait_ready(self, started: StartedProcess | None, progress: Progress) -> float | None:
-        """Block until the service answers; seconds since its start, None if it was running before."""
-        begun = started.started_at if started else time.monotonic()
-        last_note = time.monotonic()
-        # Knocking on the client port first spares the client libraries' retries and their log noise.
-        while not (port_in_use(self.ports()["port"]) and self.answers()):
-            pid = started.pid if started else self.running_pid()
-            waited = time.monotonic() - begun
-            if pid is None or not pid_alive(pid):
-                raise self._start_failed("exited during start")
-            if waited > self.ready_timeout:
-                raise self._start_failed(f"did not answer within {self.ready_timeout:.0f} s "
-                                         f"(pid {pid} left running: 'ticklake down' stops it)")
-            if time.monotonic() - last_note > 15:
-                progress(f"waiting for {self.name} ({waited:.0f} s so far, log {self.log_file}) ...")
-                last_note = time.monotonic()
-            time.sleep(0.5)
-        return time.monotonic() - begun if started else None
-
-    def _start_failed(self, what: str) -> ServiceError:
-        return ServiceError(f"{self.name} {what}; log {self.log_file}:\n{tail(self.log_file, after=LAUNCH_MARK)}")
-
-    def stop(self, progress: Progress, timeout: float = STOP_TIMEOUT) -> None:
-        stop_all([self], progress, timeout)
-
-    def wipe(self) -> None:
-        shutil.rmtree(self.home, ignore_errors=True)
-
-
-def stop_all(services: list[JvmService], progress: Progress, timeout: float = STOP_TIMEOUT) -> None:
-    """Stop the services together (SIGTERM, then SIGKILL after ``timeout``) and drop their pid files."""
-    pids = []
-    for service in services:
-        pid = service.running_pid()
-        if pid is not None:
-            progress(f"stopping {service.name} (pid {pid}) ...")
-            pids.append(pid)
-    terminate_groups(pids, timeout)
-    for service in services:
-        service.pid_file.unlink(missing_ok=True)
+    def command(self) -> list[str]:
+        return [java_binary(), *self.jvm_args(), "-cp", self.classpath(), self.main_class, *self.program_args()]

@@ -17,7 +17,10 @@ class KafkaService(JvmService):
 
     def ports(self) -> dict[str, int]:
         k = self.settings.kafka
-        return {"port": k.port, "controller_port": k.controller_port}
+        return {"port": k.port, "controller_port": k.controller_port} | self.metrics_ports()
+
+    def metrics_port(self) -> int:
+        return self.settings.kafka.metrics_port
 
     def port_hint(self, role: str) -> str:
         return " (and TICKLAKE_KAFKA__BOOTSTRAP_SERVERS to match)" if role == "port" else ""
