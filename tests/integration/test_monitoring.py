@@ -148,13 +148,17 @@ class Pipeline:
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
 
     def signal(self, name: str, sig: int) -> None:
-        os.killpg(self.processes[name].pid, sig)
+        """Signal the process's group, only while the process is unreaped: a pid that has ended
+        is soon another process's (pid_max is 32768 here), and a group of someone else's."""
+        process = self.processes[name]
+        assert process.poll() is None, f"{name} has exited with {process.returncode}; log {self.logs / name}.log"
+        os.killpg(process.pid, sig)
 
     def stop(self) -> None:
         for name, process in self.processes.items():
             if process.poll() is None:
-                self.signal(name, signal.SIGCONT)  # a stopped feed would never see the SIGTERM
-                self.signal(name, signal.SIGTERM)
+                os.killpg(process.pid, signal.SIGCONT)  # a stopped feed would never see the SIGTERM
+                os.killpg(process.pid, signal.SIGTERM)
         for process in self.processes.values():
             try:
                 process.wait(timeout=30)
