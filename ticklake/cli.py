@@ -84,13 +84,6 @@ def _print_ops_alerts(settings: Settings) -> None:
     print_rows(alerts, ALERT_COLUMNS)
 
 
-def cmd_alerts(settings: Settings, args: argparse.Namespace) -> int:
-    if not args.ops:
-        raise UserError("market alerts come with the real-time job; 'ticklake alerts --ops' shows the operations alerts")
-    _print_ops_alerts(settings)
-    return 0
-
-
 def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
     print(settings.model_dump_json(indent=2))  # SecretStr prints as '**********'
     return 0
@@ -337,6 +330,9 @@ def cmd_alerts(settings: Settings, args: argparse.Namespace) -> int:
     from ticklake import live
     from ticklake.output import print_rows
 
+    if args.ops:  # the pipeline's own health, from Alertmanager
+        _print_ops_alerts(settings)
+        return 0
     since = _parse_time(args.since) if args.since else None
     alerts = live.alerts(settings, since=since, follow=args.follow)
     columns = live.ALERT_JSON_COLUMNS if args.format == "json" else live.ALERT_COLUMNS
@@ -379,9 +375,6 @@ def build_parser() -> argparse.ArgumentParser:
     down.set_defaults(func=cmd_down)
     sub.add_parser("status", help="what runs, where, ports and log files").set_defaults(func=cmd_status)
     sub.add_parser("config", help="print the effective configuration (secrets hidden)").set_defaults(func=cmd_config)
-    alerts = sub.add_parser("alerts", help="alerts: --ops for the operations alerts Alertmanager reports")
-    alerts.add_argument("--ops", action="store_true", help="the pipeline's operations alerts that are firing")
-    alerts.set_defaults(func=cmd_alerts)
 
     feed = sub.add_parser("feed", help="run the local Finnhub-compatible WebSocket feed")
     feed.add_argument("--host", default=None)
@@ -501,7 +494,9 @@ def build_parser() -> argparse.ArgumentParser:
     flink.add_argument("--lines", type=int, default=50, help="logs: lines from the end of each log")
     flink.set_defaults(func=cmd_flink)
 
-    alerts = sub.add_parser("alerts", help="market alerts of the real-time job (committed ones only)")
+    alerts = sub.add_parser("alerts", help="market alerts of the real-time job (committed ones only); "
+                                           "--ops for the operations alerts Alertmanager reports")
+    alerts.add_argument("--ops", action="store_true", help="the pipeline's operations alerts that are firing")
     alerts.add_argument("--follow", action="store_true", help="keep printing new alerts as they come")
     alerts.add_argument("--since", help="alerts from this event time on: ISO, or now-90m, now-6h")
     alerts.add_argument("--format", choices=FORMATS, default="table", help="table, csv, or json (one object a line)")
