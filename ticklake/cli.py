@@ -327,13 +327,12 @@ def cmd_flink(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_alerts(settings: Settings, args: argparse.Namespace) -> int:
-    """Market alerts of the real-time job, or with ``--ops`` the operations alerts that fire."""
-    if args.ops:
-        _print_ops_alerts(settings)
-        return 0
     from ticklake import live
     from ticklake.output import print_rows
 
+    if args.ops:  # the pipeline's own health, from Alertmanager
+        _print_ops_alerts(settings)
+        return 0
     since = _parse_time(args.since) if args.since else None
     alerts = live.alerts(settings, since=since, follow=args.follow)
     columns = live.ALERT_JSON_COLUMNS if args.format == "json" else live.ALERT_COLUMNS
@@ -376,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     down.set_defaults(func=cmd_down)
     sub.add_parser("status", help="what runs, where, ports and log files").set_defaults(func=cmd_status)
     sub.add_parser("config", help="print the effective configuration (secrets hidden)").set_defaults(func=cmd_config)
+
     feed = sub.add_parser("feed", help="run the local Finnhub-compatible WebSocket feed")
     feed.add_argument("--host", default=None)
     feed.add_argument("--port", type=int, default=None)
@@ -495,7 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
     flink.set_defaults(func=cmd_flink)
 
     alerts = sub.add_parser("alerts", help="market alerts of the real-time job (committed ones only); "
-                                           "--ops: the operations alerts that are firing")
+                                           "--ops for the operations alerts Alertmanager reports")
     alerts.add_argument("--ops", action="store_true", help="the pipeline's operations alerts that are firing")
     alerts.add_argument("--follow", action="store_true", help="keep printing new alerts as they come")
     alerts.add_argument("--since", help="alerts from this event time on: ISO, or now-90m, now-6h")
