@@ -306,12 +306,17 @@ def cmd_flink_smoke(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_flink(settings: Settings, args: argparse.Namespace) -> int:
     from jobs import flink_live
 
+    from ticklake.monitoring.targets import announce, targets_dir, withdraw
+
     if args.action == "start":
         st = flink_live.start(settings)
+        if settings.flink.metrics_port:  # Prometheus scrapes Flink's reporter until the job's stop
+            announce(settings, "flink", "127.0.0.1", settings.flink.metrics_port, until_exit=False)
         _progress(f"real-time job running (pid {st.pid}); REST http://127.0.0.1:{settings.flink.rest_port}, "
                   f"log {st.log}")
     elif args.action == "stop":
         _progress(f"real-time job: {flink_live.stop(settings)}")
+        withdraw(targets_dir(settings, "flink") / f"{settings.flink.metrics_port}.json")
     elif args.action == "logs":
         print(flink_live.log_tail(settings, args.lines))
     else:

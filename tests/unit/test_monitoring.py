@@ -246,3 +246,18 @@ def test_the_receiver_service_runs_this_python_on_its_port(local_settings):
     command = service.command()
     assert command[1:3] == ["-m", "ticklake.monitoring.receiver"] and str(local_settings.monitoring.receiver_port) in command
     assert service.ports() == {"receiver_port": local_settings.monitoring.receiver_port}
+
+
+def test_the_real_time_job_is_a_target_from_its_start_to_its_stop(local_settings, monkeypatch):
+    from types import SimpleNamespace
+
+    from jobs import flink_live
+    from ticklake.cli import cmd_flink
+
+    monkeypatch.setattr(flink_live, "start", lambda settings: SimpleNamespace(pid=1, log="log"))
+    monkeypatch.setattr(flink_live, "stop", lambda settings: "stopped")
+    target = targets_dir(local_settings, "flink") / f"{local_settings.flink.metrics_port}.json"
+    cmd_flink(local_settings, SimpleNamespace(action="start"))
+    assert json.loads(target.read_text())[0]["targets"] == [f"127.0.0.1:{local_settings.flink.metrics_port}"]
+    cmd_flink(local_settings, SimpleNamespace(action="stop"))
+    assert not target.exists()
