@@ -70,9 +70,11 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.cassandra.read.timeoutMS": "30000",
         "spark.cassandra.connection.reconnectionDelayMS.min": "500",
         "spark.cassandra.connection.reconnectionDelayMS.max": "5000",
-        # Keep the connector's session between micro-batches (its default is an hour; the trades
-        # query writes every few seconds) instead of opening one per batch.
-        "spark.cassandra.connection.keepAliveMS": "600000",
+        # The connector's session is closed a second after a write, so a write during a Cassandra
+        # outage fails (and the job restarts its queries) instead of hanging on a kept session's
+        # reconnection: kept for 600 s, the outage test hung (docs/BENCHMARKS.md). The bars do not
+        # use the connector.
+        "spark.cassandra.connection.keepAliveMS": "1000",
         # The streaming job's queries share the cores (one pool each, the cassandra query's
         # weighted), so a big lake batch does not hold back the Cassandra writes people watch.
         "spark.scheduler.mode": "FAIR",
