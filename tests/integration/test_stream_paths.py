@@ -46,11 +46,11 @@ def test_bar_batches_commit_while_a_lake_batch_is_held_up(pipeline_settings, tmp
         catalog = sqlite3.connect(settings.iceberg.catalog_db, isolation_level=None, timeout=30)
         catalog.execute("BEGIN EXCLUSIVE")  # another writer holds the catalog: the lake batch waits
         try:
-            for seed in (6, 7, 8):
+            load_topic(settings, tmp_path, 300, seed=6, poison=False)
+            wait_for(lambda: planned(settings, "lake") > held, 60, log)  # the lake batch has started
+            for seed in (7, 8, 9, 10):  # trades for bar batches while it waits
                 load_topic(settings, tmp_path, 300, seed=seed, poison=False)
                 time.sleep(2)
-            wait_for(lambda: planned(settings, "lake") > held, 60, log)
-            time.sleep(6)
         finally:
             catalog.execute("ROLLBACK")
             catalog.close()
