@@ -176,8 +176,10 @@ def test_up_checks_every_service_before_launching_any(local_settings):
         sock.listen()
         port = sock.getsockname()[1]
         taken = local_settings.model_copy(update={
-            "kafka": local_settings.kafka.model_copy(update={"port": free_port(), "controller_port": free_port()}),
-            "cassandra": local_settings.cassandra.model_copy(update={"port": free_port(), "storage_port": port}),
+            "kafka": local_settings.kafka.model_copy(update={"port": free_port(), "controller_port": free_port(),
+                                                             "metrics_port": free_port()}),
+            "cassandra": local_settings.cassandra.model_copy(update={"port": free_port(), "storage_port": port,
+                                                                     "metrics_port": free_port()}),
         })
         fake_jars(taken, "kafka")
         fake_jars(taken, "cassandra")
