@@ -8,7 +8,6 @@ import random
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -23,7 +22,6 @@ import orjson
 from producers.frames import trade_json
 from ticklake import lake
 from ticklake.config import Settings
-from ticklake.demo import free_port
 from ticklake.provision import cassandra_session, drop_named, isolated, provision
 from ticklake.submit import spark_submit_background
 
@@ -186,14 +184,9 @@ def bench_latency(settings: Settings, rate: float, seconds: float, bars_trigger_
                 raise RuntimeError(f"the streaming job exited; log {root / 'job.log'}")
             time.sleep(1)
         time.sleep(5)
-        port = free_port()
-        env = {**os.environ, **private.as_environment(), "TICKLAKE_PRODUCER__URL": f"ws://127.0.0.1:{port}",
-               "TICKLAKE_PRODUCER__METRICS_PORT": "0"}
-        feed = subprocess.Popen([sys.executable, "-m", "ticklake.cli", "feed", "--port", str(port), "--rate", str(rate)],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(2)
-        producer = subprocess.Popen([sys.executable, "-m", "ticklake.cli", "produce"], env=env,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        from ticklake.flink_bench import start_load
+
+        feed, producer = start_load(private, rate)
         watcher = BarWatcher(private)
         progress(f"{rate:.0f} trades/s, bars trigger {bars_trigger_seconds} s: {warmup_seconds:.0f} s of warm-up, "
                  f"then {seconds:.0f} s measured ...")
