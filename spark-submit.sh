@@ -14,12 +14,16 @@ jars=$(ls "$jars_dir"/*.jar | paste -sd, -)
 
 zip="$root/build/ticklake-pyfiles.zip"
 mkdir -p "$root/build"
+# Written aside and renamed: jobs started together (the streaming job's two applications) must
+# not read a zip another is writing.
 (cd "$root" && "$root/.venv/bin/python" - "$zip" <<'PY'
-import pathlib, sys, zipfile
-with zipfile.ZipFile(sys.argv[1], "w") as z:
+import os, pathlib, sys, zipfile
+partial = f"{sys.argv[1]}.{os.getpid()}"
+with zipfile.ZipFile(partial, "w") as z:
     for package in ("jobs", "schemas", "ticklake"):
         for path in sorted(pathlib.Path(package).rglob("*.py")):
             z.write(path)
+os.replace(partial, sys.argv[1])
 PY
 )
 

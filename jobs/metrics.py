@@ -1,4 +1,4 @@
-"""Prometheus metrics of the streaming queries, fed by a StreamingQueryListener in the driver."""
+"""Prometheus metrics of the streaming queries, fed from their progress by a thread of the driver."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-from pyspark.sql.streaming import StreamingQueryListener
 
 # The phases of a micro-batch that Spark reports in its progress (``durationMs``).
 PROGRESS_PHASES = ("latestOffset", "queryPlanning", "getBatch", "addBatch", "walCommit", "commitOffsets",
@@ -60,18 +59,19 @@ class StreamMetrics:
             "ticklake_stream_trigger_seconds", "The query's trigger interval (0: as soon as data arrives)",
             labels, registry=r)
 
-    def record_progress(self, progress) -> None:
-        """Update from a ``StreamingQueryProgress`` (the listener's event.progress)."""
-        query = progress.name or str(progress.id)
+    def record_progress(self, progress: dict) -> None:
+        """Update from a micro-batch's progress (``StreamingQuery.lastProgress``)."""
+        query = progress.get("name") or str(progress["id"])
+        rows, durations = progress.get("numInputRows", 0), progress.get("durationMs", {})
         self.batches.labels(query).inc()
-        self.input_rows.labels(query).inc(progress.numInputRows)
-        self.input_rate.labels(query).set(progress.inputRowsPerSecond or 0.0)
-        self.processed_rate.labels(query).set(progress.processedRowsPerSecond or 0.0)
-        self.batch_duration.labels(query).set(progress.durationMs.get("triggerExecution", 0) / 1000)
+        self.input_rows.labels(query).inc(rows)
+        self.input_rate.labels(query).set(progress.get("inputRowsPerSecond") or 0.0)
+        self.processed_rate.labels(query).set(progress.get("processedRowsPerSecond") or 0.0)
+        self.batch_duration.labels(query).set(durations.get("triggerExecution", 0) / 1000)
         for phase in PROGRESS_PHASES:
-            if phase in progress.durationMs:
-                self.observe_phase(query, phase, progress.durationMs[phase] / 1000, progress.numInputRows)
-        behind = records_behind(progress.sources)
+            if phase in durations:
+                self.observe_phase(query, phase, durations[phase] / 1000, rows)
+        behind = records_behind(progress.get("sources", []))
         if behind is not None:
             self.records_behind.labels(query).set(behind)
 
@@ -107,15 +107,17 @@ class StreamMetrics:
             start_http_server(port, addr=host, registry=self.registry)
 
 
-def records_behind(sources) -> int | None:
+def records_behind(sources: list[dict]) -> int | None:
     """Records between what the sources have read (``endOffset``) and the latest offsets
     Kafka reported (``latestOffset``), summed over topics and partitions."""
     total = None
     for source in sources:
-        try:
-            end, latest = json.loads(source.endOffset or "null"), json.loads(source.latestOffset or "null")
-        except (TypeError, ValueError):
-            continue
+        end, latest = source.get("endOffset"), source.get("latestOffset")
+        if isinstance(end, str) or isinstance(latest, str):
+            try:
+                end, latest = json.loads(end or "null"), json.loads(latest or "null")
+            except ValueError:
+                continue
         if not isinstance(end, dict) or not isinstance(latest, dict):
             continue
         total = (total or 0) + sum(max(0, int(offset) - int(end.get(topic, {}).get(partition, offset)))
@@ -123,18 +125,43 @@ def records_behind(sources) -> int | None:
     return total
 
 
-class MetricsListener(StreamingQueryListener):
-    def __init__(self, metrics: StreamMetrics) -> None:
-        self.metrics = metrics
+class ProgressPoller:
+    """Records each new progress of the queries (their ``lastProgress``, a JSON document) every
+    ``interval`` seconds, from a thread of its own.
 
-    def onQueryStarted(self, event) -> None:
-        pass
+    PySpark's StreamingQueryListener costs the driver tens of py4j calls per event, each class
+    name a search of every jar: a fifth of a core at one batch a second (docs/BENCHMARKS.md)."""
 
-    def onQueryProgress(self, event) -> None:
-        self.metrics.record_progress(event.progress)
+    def __init__(self, metrics: StreamMetrics, queries, interval: float = 0.2) -> None:
+        self.metrics, self.queries, self.interval = metrics, queries, interval
+        self.seen: dict[str, int] = {}
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="progress-poller", daemon=True)
+        self.thread.start()
 
-    def onQueryIdle(self, event) -> None:
-        pass
+    def _run(self) -> None:
+        while not self.done.wait(self.interval):
+            self.poll()
 
-    def onQueryTerminated(self, event) -> None:
-        pass
+    def poll(self) -> None:
+        for query in self.queries:
+            try:
+                progress = query.lastProgress
+            except Exception:  # a query stopping or failing: the supervisor deals with it
+                continue
+            if not progress:
+                continue
+            last = self.seen.get(progress["id"], progress["batchId"] - 1)
+            if progress["batchId"] <= last:
+                continue
+            # More than one batch since the last poll (short batches): the others from the history.
+            missed = progress["batchId"] > last + 1
+            for entry in query.recentProgress if missed else [progress]:
+                if last < entry["batchId"] <= progress["batchId"] and entry["id"] == progress["id"]:
+                    self.metrics.record_progress(entry)
+            self.seen[progress["id"]] = progress["batchId"]
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join()
+        self.poll()  # the last batches

@@ -1,10 +1,12 @@
 """Streaming job: Kafka trades -> 1-minute OHLCV bars and raw trades in Cassandra and Iceberg.
 
     ./spark-submit.sh jobs/ohlcv_stream.py [--available-now] [--bars-trigger-seconds 1]
-        [--trigger-seconds 5] [--lake-trigger-seconds 60]
+        [--trigger-seconds 5] [--lake-trigger-seconds 60] [--queries bars,trades,lake]
 
-Three queries share the session, each with its own checkpoint under the configured checkpoint
-root, so none can hold another back:
+Three queries, each with its own checkpoint under the configured checkpoint root, so none can
+hold another back. They share one application by default; ``--queries`` runs a part of them,
+so that the bars can have an application (a JVM) of their own, which the operating system
+schedules before the stores' one (``ticklake stream``: docs/ARCHITECTURE.md):
 - ``bars`` (short trigger) aggregates its trades into one delta per symbol and minute in a
   single Spark task, and the driver merges the deltas into the bars it keeps
   (``bar_state.BarBook``) and writes the changed bars to Cassandra itself: no store read, no
@@ -13,8 +15,8 @@ root, so none can hold another back:
 - ``lake`` (default a minute) appends the raw trades and refused records to Iceberg and merges
   its bars the same way as ``bars``: one commit a minute per table, files worth keeping.
 
-A failed query (a store down, say) stops the others; all restart from their checkpoints
-after a capped backoff, so the job waits out an outage instead of dying.
+A failed query (a store down, say) stops the others of its application; all restart from their
+checkpoints after a capped backoff, so the job waits out an outage instead of dying.
 """
 from __future__ import annotations
 
@@ -31,12 +33,13 @@ from pyspark.sql.streaming import StreamingQuery
 from jobs import sinks, transforms
 from jobs.bar_path import BarPath
 from jobs.bar_stores import CassandraBars, IcebergBars
-from jobs.metrics import MetricsListener, StreamMetrics
+from jobs.metrics import ProgressPoller, StreamMetrics
 from jobs.session import build_session, iceberg_table
 from ticklake.logs import configure_logging
 from ticklake.config import Settings
 
 log = logging.getLogger("ticklake.ohlcv_stream")
+QUERIES = ("bars", "trades", "lake")
 
 
 def kafka_source(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> DataFrame:
@@ -107,7 +110,7 @@ class BarsHandler(Handler):
         self.one_task = one_task
 
     def __call__(self, batch: DataFrame, batch_id: int, query_id: str) -> None:
-        self.path.merge(transforms.valid_trades(batch.coalesce(1) if self.one_task else batch))
+        self.path.merge(batch.coalesce(1) if self.one_task else batch)
 
     def close(self) -> None:
         self.path.close()
@@ -122,7 +125,7 @@ class TradesHandler(Handler):
     def __call__(self, batch: DataFrame, batch_id: int, query_id: str) -> None:
         cas = self.settings.cassandra
         with self.metrics.timed("trades", "write_trades"):
-            sinks.write_cassandra(transforms.valid_trades(batch), cas.keyspace, cas.trades_table)
+            sinks.write_cassandra(batch, cas.keyspace, cas.trades_table)
 
 
 class LakeHandler(Handler):
@@ -164,15 +167,21 @@ def quarantine(lake: SparkSession, decoded: DataFrame, table: str, query_id: str
 
 def start_queries(spark: SparkSession, settings: Settings, args: argparse.Namespace,
                   metrics: StreamMetrics) -> list[tuple[StreamingQuery, Handler]]:
-    """The three queries with their handlers, the bars first."""
+    """The queries of ``args.queries`` with their handlers, the bars first."""
+    # The bars and the raw trades take valid trades only: filtered in the streaming plan, which
+    # Spark analyses once, not in each batch's handler.
     decoded = transforms.decode(kafka_source(spark, settings, args))
-    paths = [("bars", BarsHandler(settings, metrics, one_task=not args.available_now), args.bars_trigger_seconds),
-             ("trades", TradesHandler(settings, metrics), args.trigger_seconds),
-             ("lake", LakeHandler(spark, settings, metrics), args.lake_trigger_seconds)]
+    valid = transforms.valid_trades(decoded)
+    paths = {"bars": (valid, lambda: BarsHandler(settings, metrics, one_task=not args.available_now),
+                      args.bars_trigger_seconds),
+             "trades": (valid, lambda: TradesHandler(settings, metrics), args.trigger_seconds),
+             "lake": (decoded, lambda: LakeHandler(spark, settings, metrics), args.lake_trigger_seconds)}
     started = []
-    for name, handler, trigger in paths:
+    for name in args.queries:
+        stream, make_handler, trigger = paths[name]
+        handler = make_handler()
         metrics.trigger_seconds.labels(name).set(trigger)
-        started.append((start_query(decoded, name, handler, settings, args, trigger), handler))
+        started.append((start_query(stream, name, handler, settings, args, trigger), handler))
     return started
 
 
@@ -193,10 +202,12 @@ def run_supervised(spark: SparkSession, settings: Settings, args: argparse.Names
         queries = [query for query, _ in running]
         log.info("started queries %s; checkpoints under %s", [q.name for q in queries],
                  settings.spark.checkpoint_root)
+        poller = ProgressPoller(metrics, queries)
         try:
             await_queries(spark, queries)
             return
         except StreamingQueryException as error:
+            poller.stop()
             for query in queries:
                 query.stop()
             spark.streams.resetTerminated()
@@ -213,6 +224,17 @@ def run_supervised(spark: SparkSession, settings: Settings, args: argparse.Names
             log.error("a query failed (%s); restarting all queries from their checkpoints in %.0f s (%d/%d)",
                       str(error).splitlines()[0][:500], delay, failures, settings.spark.max_restarts)
             time.sleep(delay)
+        finally:
+            poller.stop()
+
+
+def query_names(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = set(names) - set(QUERIES)
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"queries are a comma-separated subset of {','.join(QUERIES)}, "
+                                         f"not {text!r}")
+    return tuple(name for name in QUERIES if name in names)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -225,6 +247,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="micro-batch interval of the raw trades in Cassandra (default: spark.trigger_seconds)")
     parser.add_argument("--lake-trigger-seconds", type=float, default=None,
                         help="interval of the Iceberg commits (default: spark.lake_trigger_seconds setting)")
+    parser.add_argument("--queries", type=query_names, default=QUERIES,
+                        help="the queries this application runs, comma-separated (default: all of "
+                             f"{','.join(QUERIES)}); run the bars apart from the others so that nothing "
+                             "competes with them (ticklake stream does)")
     parser.add_argument("--starting-offsets", default="earliest",
                         help="Kafka offsets for a query without a checkpoint: earliest or latest")
     parser.add_argument("--max-offsets-per-trigger", type=int, default=None,
@@ -246,14 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     spark.sparkContext.setLogLevel("WARN")
     metrics = StreamMetrics(journal=settings.spark.phase_journal)
     metrics.serve(settings.spark.metrics_host, settings.spark.metrics_port)
-    listener = MetricsListener(metrics)
-    spark.streams.addListener(listener)
     try:
         run_supervised(spark, settings, args, metrics)
     finally:
-        # Detach the Python listener before the gateway closes, or the JVM reports
-        # the terminated queries to a Python process that is gone.
-        spark.streams.removeListener(listener)
         spark.stop()
     return 0
 

@@ -132,13 +132,29 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_stream(settings: Settings, args: argparse.Namespace) -> int:
-    from ticklake.monitoring.targets import announced
+    """The streaming job: locally, the bars in one application and the stores (raw trades, lake) in
+    a second at a lower priority (docs/ARCHITECTURE.md); one application for a bounded run, on a
+    cluster, or with --one-app."""
+    from contextlib import ExitStack
 
-    extra = ["--available-now"] if args.available_now else []
+    from ticklake.monitoring.targets import announced
+    from ticklake.submit import spark_submit_together
+
+    extra = ("--available-now",) if args.available_now else ()
     master = settings.spark.standalone_master_url if args.master == "local-cluster" else args.master
-    # The driver runs here (client mode) and serves the metrics: announced while it runs.
-    with announced(settings, "stream", settings.spark.metrics_host, settings.spark.metrics_port):
-        spark_submit(settings, "jobs/ohlcv_stream.py", *extra, spark_args=("--master", master) if master else ())
+    spark_args = ("--master", master) if master else ()
+    spark = settings.spark
+    if args.available_now or args.one_app or master:  # a cluster shares its cores its own way
+        runs = [(settings, "jobs/ohlcv_stream.py", extra, 0)]
+    else:
+        stores = settings.model_copy(update={"spark": spark.model_copy(update={"metrics_port": spark.stores_metrics_port})})
+        runs = [(settings, "jobs/ohlcv_stream.py", (*extra, "--queries", "bars"), 0),
+                (stores, "jobs/ohlcv_stream.py", (*extra, "--queries", "trades,lake"), spark.stores_niceness)]
+    # The drivers run here (client mode) and serve the metrics: announced while they run.
+    with ExitStack() as stack:
+        for run_settings, *_ in runs:
+            stack.enter_context(announced(settings, "stream", spark.metrics_host, run_settings.spark.metrics_port))
+        spark_submit_together(runs, spark_args)
     return 0
 
 
@@ -273,7 +289,8 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
             result |= stream_bench.bench_backlog(settings, args.trades, _progress)
         if args.seconds:
             result |= stream_bench.bench_latency(settings, args.rate, args.seconds, bars_trigger,
-                                                  args.warmup_seconds, _progress, floor=args.floor)
+                                                  args.warmup_seconds, _progress, floor=args.floor,
+                                                  split=not args.one_app)
     elif args.what == "flink":
         from ticklake import flink_bench
 
@@ -422,6 +439,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     stream = sub.add_parser("stream", help="run the Spark streaming job (spark-submit.sh jobs/ohlcv_stream.py)")
     stream.add_argument("--available-now", action="store_true", help="process what is in Kafka, then exit")
+    stream.add_argument("--one-app", action="store_true",
+                        help="run all queries in one Spark application (default on local[*]: the bars in one, the "
+                             "stores in a second at lower priority, so that nothing competes with the bars)")
     stream.add_argument("--master", default=None,
                         help="Spark master URL (default local[*]); 'local-cluster' for the one of 'ticklake cluster up'")
     stream.set_defaults(func=cmd_stream)
@@ -488,6 +508,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="stream latency: the bars query's trigger (default: spark.bars_trigger_seconds)")
     bench.add_argument("--floor", action="store_true",
                        help="stream latency: measure the smallest job doing the bars path's work instead")
+    bench.add_argument("--one-app", action="store_true",
+                       help="stream latency: all queries in one application (default: bars and stores apart, "
+                            "as ticklake stream runs them)")
     bench.add_argument("--warmup-seconds", type=float, default=300,
                        help="stream, flink latency: load before the measured trades (JIT warm-up, catching up)")
     bench.add_argument("--days", type=int, default=252, help="backtest: trading days of 1-minute bars per symbol")

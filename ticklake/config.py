@@ -132,6 +132,10 @@ class SparkSettings(BaseModel):
     driver_memory: str = "2g"
     metrics_host: str = "127.0.0.1"  # the address the driver's metrics endpoint binds
     metrics_port: int = 9465  # 0: no metrics endpoint
+    # ticklake stream runs the bars in one application and the stores (raw trades, lake) in a
+    # second, at this niceness, so that the operating system gives the bars the cores first.
+    stores_niceness: int = 10
+    stores_metrics_port: int = 9470  # the stores application's metrics endpoint; 0: none
     # A file to which the streaming job appends each micro-batch phase's duration as a JSON
     # line (ticklake bench stream reads it); empty: none.
     phase_journal: Path | None = None

@@ -117,9 +117,47 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def start_job(settings: Settings, log: Path, *args: str) -> subprocess.Popen:
+def start_job(settings: Settings, log: Path, *args: str, niceness: int = 0) -> subprocess.Popen:
     quiet = settings.model_copy(update={"spark": settings.spark.model_copy(update={"metrics_port": 0})})
-    return spark_submit_background(quiet, "jobs/ohlcv_stream.py", *args, log=log)
+    return spark_submit_background(quiet, "jobs/ohlcv_stream.py", *args, log=log, niceness=niceness)
+
+
+class CpuUse:
+    """CPU time of groups of processes (each a pid and its descendants) and of the whole machine
+    between ``start`` and ``figures``, as cores used on average."""
+
+    def __init__(self, groups: dict[str, list[int]]) -> None:
+        self.groups = groups
+        self.started = time.monotonic()
+        self.before = self._ticks()
+
+    def _ticks(self) -> dict[str, int]:
+        ticks = {name: sum(process_ticks(pid) for root in roots for pid in descendants(root))
+                 for name, roots in self.groups.items()}
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+        ticks["machine"] = sum(int(f) for f in fields[:3] + fields[5:8])  # all but idle and iowait
+        return ticks
+
+    def figures(self) -> dict[str, float]:
+        after, seconds = self._ticks(), time.monotonic() - self.started
+        hertz = os.sysconf("SC_CLK_TCK")
+        return {name: round((after[name] - self.before[name]) / hertz / seconds, 2) for name in after}
+
+
+def process_ticks(pid: int) -> int:
+    """User and system CPU ticks of ``pid`` so far (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])
+
+
+def service_pid(settings: Settings, name: str) -> list[int]:
+    from ticklake.services.process import read_pid
+
+    pid = read_pid(settings.services_dir / name / f"{name}.pid")
+    return [pid] if pid else []
 
 
 def batch_times(settings: Settings, query: str) -> list[tuple[float, float]]:
@@ -160,27 +198,34 @@ def bench_backlog(settings: Settings, trades: int, progress: Progress) -> dict:
 
 
 def bench_latency(settings: Settings, rate: float, seconds: float, bars_trigger_seconds: float,
-                  warmup_seconds: float, progress: Progress, floor: bool = False) -> dict:
+                  warmup_seconds: float, progress: Progress, floor: bool = False, split: bool = False) -> dict:
     """Receipt of a trade by the producer -> its bar showing it in Cassandra, and -> the raw trade
     readable in Cassandra, at ``rate`` trades/s, for the trades received after ``warmup_seconds``
     of that load: a fresh JVM compiles its hot code in the first minute and the job starts behind,
     so the warm-up covers its catching up (a streaming job runs for days). A trade whose bar never
     showed it is a failure. Then the durations of bar batches without trades, and the median and
     p95 of every phase of every query while measured. With ``floor``, the same for
-    ``ticklake/stream_floor.py``, the smallest job that does the bars path's visible work."""
+    ``ticklake/stream_floor.py``, the smallest job that does the bars path's visible work. With
+    ``split``, the bars run in an application of their own and the stores in a second one at
+    ``spark.stores_niceness``, as ``ticklake stream`` runs them. The CPU each process used while
+    measured is given in cores."""
     with private_pipeline(settings, "latency") as private:
         root = private.spark.checkpoint_root.parent
         journal = root / "phases.jsonl"
         private = private.model_copy(update={"spark": private.spark.model_copy(update={"phase_journal": journal})})
+        options = ("--bars-trigger-seconds", str(bars_trigger_seconds), "--starting-offsets", "latest")
         if floor:
-            job = spark_submit_background(private, "ticklake/stream_floor.py", "--trigger-seconds",
-                                          str(bars_trigger_seconds), log=root / "job.log")
+            jobs = {"job": spark_submit_background(private, "ticklake/stream_floor.py", "--trigger-seconds",
+                                                   str(bars_trigger_seconds), log=root / "job.log")}
+        elif split:
+            jobs = {"bars_app": start_job(private, root / "job.log", *options, "--queries", "bars"),
+                    "stores_app": start_job(private, root / "job.log", *options, "--queries", "trades,lake",
+                                            niceness=private.spark.stores_niceness)}
         else:
-            job = start_job(private, root / "job.log", "--bars-trigger-seconds", str(bars_trigger_seconds),
-                            "--starting-offsets", "latest")
+            jobs = {"job": start_job(private, root / "job.log", *options)}
         queries = ("bars",) if floor else QUERIES
         while not all((private.spark.checkpoint_root / query / "offsets").is_dir() for query in queries):
-            if job.poll() is not None:
+            if any(job.poll() is not None for job in jobs.values()):
                 raise RuntimeError(f"the streaming job exited; log {root / 'job.log'}")
             time.sleep(1)
         time.sleep(5)
@@ -188,11 +233,15 @@ def bench_latency(settings: Settings, rate: float, seconds: float, bars_trigger_
 
         feed, producer = start_load(private, rate)
         watcher = BarWatcher(private)
-        progress(f"{rate:.0f} trades/s, bars trigger {bars_trigger_seconds} s: {warmup_seconds:.0f} s of warm-up, "
-                 f"then {seconds:.0f} s measured ...")
+        progress(f"{rate:.0f} trades/s, bars trigger {bars_trigger_seconds} s{', two applications' if split else ''}: "
+                 f"{warmup_seconds:.0f} s of warm-up, then {seconds:.0f} s measured ...")
         time.sleep(warmup_seconds)
         measured_from = time.time()
+        cpu = CpuUse({**{name: [job.pid] for name, job in jobs.items()},
+                      "kafka": service_pid(private, "kafka"), "cassandra": service_pid(private, "cassandra"),
+                      "producer": [producer.pid], "feed": [feed.pid]})
         time.sleep(seconds)
+        cores = cpu.figures()
         for process in (producer, feed):
             process.send_signal(signal.SIGTERM)
             process.wait(60)
@@ -200,16 +249,18 @@ def bench_latency(settings: Settings, rate: float, seconds: float, bars_trigger_
         time.sleep(private.spark.lake_trigger_seconds / 4 + 10)  # the last trades reach their bars
         watcher.stop()
         empty = {} if floor else empty_batches(private, journal, progress)
-        os.killpg(job.pid, signal.SIGTERM)
-        job.wait(120)
+        for job in jobs.values():
+            os.killpg(job.pid, signal.SIGTERM)
+        for job in jobs.values():
+            job.wait(120)
         records = list(topic_trades(private))
         bars, failures = watcher.latencies(records, since_ms=measured_from * 1000)
         if not bars:
             raise RuntimeError(f"no bar updates seen; log {root / 'job.log'}")
-        figures = {"latency_job": "floor" if floor else "ohlcv_stream", "latency_rate": rate,
-                   "latency_bars_trigger_seconds": bars_trigger_seconds,
+        figures = {"latency_job": "floor" if floor else "ohlcv_stream" + (" (two applications)" if split else ""),
+                   "latency_rate": rate, "latency_bars_trigger_seconds": bars_trigger_seconds,
                    "latency_trades": len(bars) + failures, "latency_failures": failures,
-                   **percentiles("latency", bars)}
+                   **percentiles("latency", bars), "cpu_cores": cores}
         if floor:
             return figures
         return {**figures, **percentiles("raw_latency", raw_latencies(private, records, since_ms=measured_from * 1000)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from ticklake.config import PROJECT_ROOT, Settings
@@ -26,10 +27,39 @@ def spark_submit(settings: Settings, script: str, *job_args: str, spark_args: tu
         raise UserError(f"the Spark job {script} failed; see its output above")
 
 
-def spark_submit_background(settings: Settings, script: str, *job_args: str, log: Path) -> subprocess.Popen:
+def spark_submit_background(settings: Settings, script: str, *job_args: str, log: Path,
+                            niceness: int = 0) -> subprocess.Popen:
     """Start ``spark-submit.sh script job_args`` in a session of its own (so it can be stopped or
-    killed as a whole), its output appended to ``log``."""
+    killed as a whole), its output appended to ``log``, at ``niceness`` (``nice``)."""
     command, env = spark_submit_command(settings, script, *job_args)
+    if niceness:
+        command = ["nice", "-n", str(niceness), *command]
     with open(log, "ab") as out:
         return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
+
+
+def spark_submit_together(runs: list[tuple[Settings, str, tuple[str, ...], int]],
+                          spark_args: tuple[str, ...] = ()) -> None:
+    """Run several ``spark-submit.sh`` jobs at once, each ``(settings, script, job_args, niceness)``
+    in a session of its own, their output on this terminal, until all end. When one fails (or on
+    Ctrl-C), the others are stopped too."""
+    from ticklake.services.process import terminate_groups
+
+    processes = []
+    try:
+        for settings, script, job_args, niceness in runs:
+            command, env = spark_submit_command(settings, script, *job_args, spark_args=spark_args)
+            if niceness:
+                command = ["nice", "-n", str(niceness), *command]
+            print(f"[ticklake] running {' '.join(command)}", file=sys.stderr, flush=True)
+            processes.append(subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, start_new_session=True))
+        while any(process.poll() is None for process in processes):
+            if any(process.returncode not in (None, 0) for process in processes):
+                raise UserError(f"a Spark job of {runs[0][1]} failed; see its output above")
+            time.sleep(1)
+        if any(process.returncode != 0 for process in processes):
+            raise UserError(f"a Spark job of {runs[0][1]} failed; see its output above")
+    finally:
+        terminate_groups([process.pid for process in processes if process.poll() is None], timeout=60)
+

@@ -261,3 +261,27 @@ def test_the_real_time_job_is_a_target_from_its_start_to_its_stop(local_settings
     assert json.loads(target.read_text())[0]["targets"] == [f"127.0.0.1:{local_settings.flink.metrics_port}"]
     cmd_flink(local_settings, SimpleNamespace(action="stop"))
     assert not target.exists()
+
+
+def test_the_streaming_job_runs_its_bars_apart_and_both_applications_are_targets(local_settings, monkeypatch):
+    from types import SimpleNamespace
+
+    from ticklake import submit
+    from ticklake.cli import cmd_stream
+
+    spark = local_settings.spark.model_copy(update={"metrics_port": 19465, "stores_metrics_port": 19470})
+    local_settings = local_settings.model_copy(update={"spark": spark})
+    seen = []
+
+    def run(runs, spark_args):
+        seen.append([(args, niceness, s.spark.metrics_port) for s, _, args, niceness in runs])
+        announced = {p.name for p in targets_dir(local_settings, "stream").glob("*.json")}
+        assert announced == {f"{port}.json" for *_, port in seen[-1]}
+
+    monkeypatch.setattr(submit, "spark_submit_together", run)
+    cmd_stream(local_settings, SimpleNamespace(available_now=False, one_app=False, master=None))
+    assert seen[0] == [(("--queries", "bars"), 0, spark.metrics_port),
+                       (("--queries", "trades,lake"), spark.stores_niceness, spark.stores_metrics_port)]
+    cmd_stream(local_settings, SimpleNamespace(available_now=True, one_app=False, master=None))
+    assert seen[1] == [(("--available-now",), 0, spark.metrics_port)], "a bounded run is one application"
+    assert not list(targets_dir(local_settings, "stream").glob("*.json")), "withdrawn at the end"
