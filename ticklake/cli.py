@@ -7,11 +7,13 @@ import sys
 from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
+from ticklake import arguments
 from ticklake.config import PROJECT_ROOT, Settings, config_file
 from ticklake.errors import UserError
 from ticklake.logs import configure_logging
 from ticklake.output import BAR_COLUMNS, FORMATS, SCHEDULE_COLUMNS, SNAPSHOT_COLUMNS, TRADE_COLUMNS, print_rows
 from ticklake.submit import spark_submit
+from ticklake.times import shown
 
 
 def _progress(message: str) -> None:
@@ -191,8 +193,7 @@ def cmd_query(settings: Settings, args: argparse.Namespace) -> int:
 
     end = _parse_time(args.end) if args.end else datetime.now(timezone.utc)
     start = _parse_time(args.start) if args.start else end - timedelta(hours=1)
-    if start >= end:
-        raise UserError(f"--start {start} is not before --end {end}")
+    arguments.check_range(start, end)
     if args.as_of or args.timeframe != "1m":
         from ticklake import lake_query
 
@@ -205,7 +206,7 @@ def cmd_query(settings: Settings, args: argparse.Namespace) -> int:
     if not rows:
         known = settings.producer.symbols
         hint = "" if args.symbol in known else f"; {args.symbol} is not one of the configured symbols ({', '.join(known)})"
-        _progress(f"no {args.what} of {args.symbol} from {start.isoformat()} to {end.isoformat()}{hint}")
+        _progress(f"no {args.what} of {args.symbol} from {shown(start)} to {shown(end)}{hint}")
         return 1
     print_rows(rows, BAR_COLUMNS if args.what == "bars" else TRADE_COLUMNS, args.format)
     return 0
@@ -235,6 +236,8 @@ def cmd_maintain(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_rollup(settings: Settings, args: argparse.Namespace) -> int:
     _known("timeframe", args.timeframe, settings.iceberg.rollup_tables)
+    if args.start:  # the job widens the range to whole days, so an empty one would still roll up a day
+        arguments.check_range(_parse_time(args.start), _parse_time(args.end) if args.end else datetime.now(timezone.utc))
     options = [f"--{name}={value}" for name in ("start", "end", "days") if (value := getattr(args, name)) is not None]
     options += [f"--timeframe={t}" for t in args.timeframe] + [f"--symbol={s}" for s in args.symbol]
     spark_submit(settings, "jobs/rollup_bars.py", *options)
@@ -367,7 +370,7 @@ def cmd_alerts(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     rows = list(alerts)
     if not rows:
-        _progress(f"no alerts in {settings.flink.alerts_topic}" + (f" since {since.isoformat()}" if since else ""))
+        _progress(f"no alerts in {settings.flink.alerts_topic}" + (f" since {shown(since)}" if since else ""))
         return 1
     print_rows(rows, columns, args.format)
     return 0
@@ -453,11 +456,11 @@ def build_parser() -> argparse.ArgumentParser:
     query = sub.add_parser("query", help="time-range query of bars or trades: Cassandra (CQL), or the lake "
                                          "with --as-of or --timeframe")
     query.add_argument("what", choices=["bars", "trades"])
-    query.add_argument("symbol", help="e.g. AAPL or BINANCE:BTCUSDT")
+    query.add_argument("symbol", type=arguments.symbol, help="e.g. AAPL or BINANCE:BTCUSDT")
     query.add_argument("--start", help="ISO time, UTC unless it has an offset, or now-6h (default: end - 1 hour)")
     query.add_argument("--end", help="ISO time or now-... (default: now)")
     query.add_argument("--format", choices=FORMATS, default="table", help="table, csv, or json (one object a line)")
-    query.add_argument("--limit", type=int, default=1000, help="trades: at most this many rows")
+    query.add_argument("--limit", type=arguments.positive, default=1000, help="trades: at most this many rows")
     query.add_argument("--as-of", metavar="TIME_OR_SNAPSHOT",
                        help="read the lake as it was at this ISO time or snapshot id (time travel)")
     query.add_argument("--timeframe", default="1m", help="bars: 1m, or a rolled-up timeframe read from the lake (5m, 1h, 1d)")
@@ -477,9 +480,10 @@ def build_parser() -> argparse.ArgumentParser:
                                            "(spark-submit.sh jobs/rollup_bars.py)")
     rollup.add_argument("--start", help="ISO time, widened to 00:00 UTC (default: --days before --end)")
     rollup.add_argument("--end", help="ISO time, widened to the next 00:00 UTC (default: now)")
-    rollup.add_argument("--days", type=int, help="without --start: this many UTC days up to --end (default 2)")
+    rollup.add_argument("--days", type=arguments.positive, help="without --start: this many UTC days up to --end (default 2)")
     rollup.add_argument("--timeframe", action="append", default=[], help="repeat for several; default: all configured")
-    rollup.add_argument("--symbol", action="append", default=[], help="repeat for several; default: all")
+    rollup.add_argument("--symbol", action="append", default=[], type=arguments.symbol,
+                        help="repeat for several; default: all")
     rollup.set_defaults(func=cmd_rollup)
 
     sched = sub.add_parser("schedule", help="scheduled jobs of [[schedule.jobs]]: list, run, exec, crontab, k8s")
