@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 from ticklake import arguments
 from ticklake.config import PROJECT_ROOT, Settings, config_file
 from ticklake.errors import UserError
-from ticklake.logs import configure_logging
+from ticklake.logs import configure_logging, run_log
 from ticklake.output import BAR_COLUMNS, FORMATS, SCHEDULE_COLUMNS, SNAPSHOT_COLUMNS, TRADE_COLUMNS, print_rows
 from ticklake.submit import spark_submit
 from ticklake.times import shown
@@ -534,6 +535,11 @@ def build_parser() -> argparse.ArgumentParser:
     alerts.add_argument("--format", choices=FORMATS, default="table", help="table, csv, or json (one object a line)")
     alerts.set_defaults(func=cmd_alerts)
     add_backtest_parser(sub)
+    verbose = "the full output of the Spark jobs and their helpers on the terminal (always in the run log)"
+    parser.add_argument("-v", "--verbose", action="store_true", help=verbose)
+    for command in LOGGED:  # also after the command's name
+        sub.choices[command].add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                                          help=verbose)
     return parser
 
 
@@ -546,20 +552,29 @@ def add_backtest_parser(sub) -> None:
     backtest.set_defaults(func=cmd_backtest)
 
 
+# Commands that run Spark jobs: quiet on the terminal, their full output in a run log.
+LOGGED = ("demo", "backtest", "stream", "rollup", "maintain")
+
+
 def main(argv: list[str] | None = None) -> int:
     from ticklake.services import ServiceError
 
     args = build_parser().parse_args(argv)
-    configure_logging()
-    try:
-        return args.func(Settings(), args)
-    except (UserError, ServiceError) as error:
-        _progress(f"error: {error}")
-        return 2
-    except BrokenPipeError:  # output piped into head & co.
-        return 0
-    except KeyboardInterrupt:
-        return 130
+    settings = Settings()
+    with contextlib.ExitStack() as stack:
+        if args.command in LOGGED:
+            log = stack.enter_context(run_log(settings.state_dir, args.command, args.verbose))
+            stack.callback(lambda: _progress(f"full log: {log.path}"))
+        configure_logging()
+        try:
+            return args.func(settings, args)
+        except (UserError, ServiceError) as error:
+            _progress(f"error: {error}")
+            return 2
+        except BrokenPipeError:  # output piped into head & co.
+            return 0
+        except KeyboardInterrupt:
+            return 130
 
 
 if __name__ == "__main__":
