@@ -213,6 +213,17 @@ def cmd_query(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_chart(settings: Settings, args: argparse.Namespace) -> int:
+    from ticklake.chart import write_chart
+
+    end = _parse_time(args.end) if args.end else datetime.now(timezone.utc)
+    start = _parse_time(args.start) if args.start else end - timedelta(hours=1)
+    arguments.check_range(start, end)
+    path, candles = write_chart(settings, args.symbol, start, end, args.timeframe, args.as_of, args.out)
+    _progress(f"chart of {candles} {args.timeframe} bars of {args.symbol}: {path}")
+    return 0
+
+
 def cmd_snapshots(settings: Settings, args: argparse.Namespace) -> int:
     from ticklake import lake_query
 
@@ -466,6 +477,19 @@ def build_parser() -> argparse.ArgumentParser:
                        help="read the lake as it was at this ISO time or snapshot id (time travel)")
     query.add_argument("--timeframe", default="1m", help="bars: 1m, or a rolled-up timeframe read from the lake (5m, 1h, 1d)")
     query.set_defaults(func=cmd_query)
+
+    from ticklake.backtest.timeframes import TIMEFRAMES
+
+    chart = sub.add_parser("chart", help="a candlestick chart with volume of a symbol's bars, as one HTML file")
+    chart.add_argument("symbol", type=arguments.symbol, help="e.g. AAPL or BINANCE:BTCUSDT")
+    chart.add_argument("--start", help="ISO time, UTC unless it has an offset, or now-6h (default: end - 1 hour)")
+    chart.add_argument("--end", help="ISO time or now-... (default: now)")
+    chart.add_argument("--timeframe", default="1m", choices=list(TIMEFRAMES),
+                       help="candles of this length, from the 1-minute bars")
+    chart.add_argument("--as-of", metavar="TIME_OR_SNAPSHOT",
+                       help="the lake's bars as they were at this ISO time or snapshot id (default: Cassandra's)")
+    chart.add_argument("--out", type=Path, help="the HTML file (default: <state_dir>/charts/SYMBOL-TIMEFRAME-START.html)")
+    chart.set_defaults(func=cmd_chart)
 
     snapshots = sub.add_parser("snapshots", help="the lake table's snapshots (ids and times for --as-of)")
     snapshots.add_argument("what", choices=["bars", "trades"])
