@@ -224,6 +224,44 @@ def cmd_chart(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _key_value(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: write FIELD=COLUMN, e.g. window_start=Date")
+    return name.strip(), value.strip()
+
+
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    from ticklake.history import ImportOptions, import_file
+
+    options = ImportOptions(args.what, args.file, dict(args.map), args.symbol, args.time_zone, args.time_unit,
+                            args.timeframe, args.rejects)
+    result = import_file(settings, options)
+    for where, reason in result.first_rejects:
+        _progress(f"rejected {where}: {reason}")
+    more = f" (the first {len(result.first_rejects)} above)" if result.rejected > len(result.first_rejects) else ""
+    rejected = f"; {result.rejected} rejected{more}, all in {result.rejects_file}" if result.rejected else ""
+    _progress(f"imported {result.imported} of {result.rows} {args.what} into {result.table}{rejected}")
+    if args.what == "trades" and result.imported and not args.no_rebuild:
+        _progress(f"rebuilding the 1-minute bars of {', '.join(result.symbols)} "
+                  f"from {shown(result.start)} to {shown(result.end)} ...")
+        spark_submit(settings, "jobs/rebuild_bars.py", f"--start={result.start.isoformat()}",
+                     f"--end={result.end.isoformat()}", *(f"--symbol={s}" for s in result.symbols))
+    return 1 if result.rejected else 0
+
+
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    from ticklake.history import export_file
+
+    start = _parse_time(args.start) if args.start else None
+    end = _parse_time(args.end) if args.end else None
+    if start and end:
+        arguments.check_range(start, end)
+    count = export_file(settings, args.what, args.file, args.symbol, start, end, args.timeframe, args.as_of)
+    _progress(f"exported {count} {args.what} to {args.file}")
+    return 0 if count else 1
+
+
 def cmd_snapshots(settings: Settings, args: argparse.Namespace) -> int:
     from ticklake import lake_query
 
@@ -491,6 +529,33 @@ def build_parser() -> argparse.ArgumentParser:
     chart.add_argument("--out", type=Path, help="the HTML file (default: <state_dir>/charts/SYMBOL-TIMEFRAME-START.html)")
     chart.set_defaults(func=cmd_chart)
 
+    imp = sub.add_parser("import", help="bars or trades from a CSV or Parquet file into the lake (trades: and "
+                                        "their 1-minute bars rebuilt)")
+    imp.add_argument("what", choices=["bars", "trades"])
+    imp.add_argument("file", type=Path, help=".csv (a header line first) or .parquet")
+    imp.add_argument("--map", action="append", type=_key_value, default=[], metavar="FIELD=COLUMN",
+                     help="the file's column for a field, where the default names do not fit (repeat)")
+    imp.add_argument("--symbol", type=arguments.symbol, help="the symbol of every row, for files without one")
+    imp.add_argument("--time-zone", default="UTC", help="of times without an offset (e.g. America/New_York)")
+    imp.add_argument("--time-unit", default="iso", choices=["iso", "s", "ms", "us", "ns"],
+                     help="times as ISO text, or numbers of this unit since 1970")
+    imp.add_argument("--timeframe", default="1m", help="bars: their length; 1m, or a rolled-up one (5m, 1h, 1d)")
+    imp.add_argument("--rejects", type=Path,
+                     help="where rejected rows go (default: <state_dir>/imports/FILE.rejected.csv)")
+    imp.add_argument("--no-rebuild", action="store_true", help="trades: leave the bars as they are")
+    imp.set_defaults(func=cmd_import)
+
+    exp = sub.add_parser("export", help="bars or trades from the lake into a CSV or Parquet file")
+    exp.add_argument("what", choices=["bars", "trades"])
+    exp.add_argument("file", type=Path, help=".csv or .parquet")
+    exp.add_argument("--symbol", action="append", default=[], type=arguments.symbol,
+                     help="repeat for several; default: all")
+    exp.add_argument("--start", help="ISO time or now-... (default: the first)")
+    exp.add_argument("--end", help="ISO time or now-..., excluded (default: after the last)")
+    exp.add_argument("--timeframe", default="1m", help="bars: 1m, or a rolled-up timeframe (5m, 1h, 1d)")
+    exp.add_argument("--as-of", metavar="TIME_OR_SNAPSHOT", help="the lake as it was at this ISO time or snapshot id")
+    exp.set_defaults(func=cmd_export)
+
     snapshots = sub.add_parser("snapshots", help="the lake table's snapshots (ids and times for --as-of)")
     snapshots.add_argument("what", choices=["bars", "trades"])
     snapshots.add_argument("--timeframe", default="1m")
@@ -576,8 +641,8 @@ def add_backtest_parser(sub) -> None:
     backtest.set_defaults(func=cmd_backtest)
 
 
-# Commands that run Spark jobs: quiet on the terminal, their full output in a run log.
-LOGGED = ("demo", "backtest", "stream", "rollup", "maintain")
+# Commands that run Spark jobs (import: to rebuild bars): quiet on the terminal, their full output in a run log.
+LOGGED = ("demo", "backtest", "stream", "rollup", "maintain", "import")
 
 
 def main(argv: list[str] | None = None) -> int:
