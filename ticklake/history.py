@@ -198,9 +198,11 @@ FINNHUB_NAMES = {"s": "symbol", "p": "price", "v": "volume", "c": "conditions", 
 
 def _reason(error: ValidationError, names: dict[str, str] | None = None) -> str:
     """The model's complaints in one line, by ticklake's field names."""
-    names = names or {}
-    return "; ".join(f"{'.'.join(names.get(str(p), str(p)) for p in e['loc']) or 'bar'}: {e['msg']}"
-                     for e in error.errors())
+    names, reasons = names or {}, []
+    for e in error.errors():
+        where, message = ".".join(names.get(str(p), str(p)) for p in e["loc"]), e["msg"].removeprefix("Value error, ")
+        reasons.append(f"{where}: {message}" if where else message)
+    return "; ".join(reasons)
 
 
 class Converter:
@@ -247,7 +249,10 @@ class Converter:
         conditions = self.cell(row, "conditions")
         if isinstance(conditions, str):
             text = conditions.strip()
-            conditions = json.loads(text) if text.startswith("[") else [c for c in text.split(";") if c] or None
+            try:
+                conditions = json.loads(text) if text.startswith("[") else [c for c in text.split(";") if c] or None
+            except ValueError:
+                raise RowError(f"conditions {text!r} are neither a JSON list nor separated by ';'") from None
         price, volume = _number(self.cell(row, "price"), "price"), _number(self.cell(row, "volume"), "volume")
         try:  # the checks of the producer, on the trade as Finnhub would send it
             FinnhubTrade.model_validate({"s": symbol, "p": price, "v": volume, "c": conditions,
