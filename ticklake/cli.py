@@ -14,6 +14,7 @@ from ticklake.errors import UserError
 from ticklake.logs import configure_logging, run_log
 from ticklake.output import BAR_COLUMNS, FORMATS, SCHEDULE_COLUMNS, SNAPSHOT_COLUMNS, TRADE_COLUMNS, print_rows
 from ticklake.submit import spark_submit
+from ticklake.timeframes import RESAMPLED
 from ticklake.times import shown
 
 
@@ -516,13 +517,11 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--timeframe", default="1m", help="bars: 1m, or a rolled-up timeframe read from the lake (5m, 1h, 1d)")
     query.set_defaults(func=cmd_query)
 
-    from ticklake.backtest.timeframes import TIMEFRAMES
-
     chart = sub.add_parser("chart", help="a candlestick chart with volume of a symbol's bars, as one HTML file")
     chart.add_argument("symbol", type=arguments.symbol, help="e.g. AAPL or BINANCE:BTCUSDT")
     chart.add_argument("--start", help="ISO time, UTC unless it has an offset, or now-6h (default: end - 1 hour)")
     chart.add_argument("--end", help="ISO time or now-... (default: now)")
-    chart.add_argument("--timeframe", default="1m", choices=list(TIMEFRAMES),
+    chart.add_argument("--timeframe", default="1m", choices=RESAMPLED,
                        help="candles of this length, from the 1-minute bars")
     chart.add_argument("--as-of", metavar="TIME_OR_SNAPSHOT",
                        help="the lake's bars as they were at this ISO time or snapshot id (default: Cassandra's)")

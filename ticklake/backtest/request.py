@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ticklake import arguments
-from ticklake.backtest.timeframes import TIMEFRAMES
 from ticklake.config import Settings
 from ticklake.errors import UserError
+from ticklake.timeframes import RESAMPLED
 
 RANKABLE = ("sharpe", "sortino", "total_return", "cagr", "calmar", "profit_factor", "win_rate")
 
@@ -105,7 +105,7 @@ def add_arguments(parser: argparse.ArgumentParser, settings: Settings) -> None:
                         help="repeat for several")
     parser.add_argument("--start", required=True, type=arguments.time, help="ISO time, UTC unless it has an offset")
     parser.add_argument("--end", required=True, type=arguments.time, help="ISO time, excluded")
-    parser.add_argument("--timeframe", default="1m", choices=list(TIMEFRAMES))
+    parser.add_argument("--timeframe", default="1m", choices=RESAMPLED)
     parser.add_argument("--param", action="append", type=_param, default=[], dest="params",
                         help="NAME=VALUES, repeat per parameter: 5,10,20 or start:stop:step; the sweep is "
                              "their grid (default: the strategy's defaults)")
