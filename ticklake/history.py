@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -338,7 +339,9 @@ def _replace(settings: Settings, identifier: str, what: str, rows: list[dict],
         covered = span if covered is None else Or(covered, span)
     if what == "trades":
         covered = And(EqualTo("kafka_partition", IMPORTED_PARTITION), covered)
-    table.overwrite(pa.Table.from_pylist(rows, schema=table.schema().as_arrow()), overwrite_filter=covered)
+    with warnings.catch_warnings():  # a first import has nothing to replace, and pyiceberg says so
+        warnings.filterwarnings("ignore", "Delete operation did not match any records", UserWarning)
+        table.overwrite(pa.Table.from_pylist(rows, schema=table.schema().as_arrow()), overwrite_filter=covered)
 
 
 def export_file(settings: Settings, what: str, path: Path, symbols: list[str], start: datetime | None,

@@ -10,11 +10,11 @@ from ticklake.submit import spark_submit
 pytestmark = pytest.mark.integration
 
 JOB = """
-import logging
+import sys
 from pyspark.sql import SparkSession
 spark = SparkSession.builder.appName("ticklake-quiet-test").getOrCreate()
 print(f"the job counted {spark.range(7).count()} rows")
-logging.getLogger("py4j").warning("a warning of the job")
+print("a warning of the job", file=sys.stderr)
 spark.stop()
 """
 
