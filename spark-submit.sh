@@ -39,6 +39,10 @@ case "$config" in /*) ;; *) [ -f "$config" ] || config="$root/$config" ;; esac
 export TICKLAKE_CONFIG=$(cd "$(dirname "$config")" && pwd)/$(basename "$config")
 export PYSPARK_PYTHON=${PYSPARK_PYTHON:-$root/.venv/bin/python}
 export PYSPARK_DRIVER_PYTHON=${PYSPARK_DRIVER_PYTHON:-$root/.venv/bin/python}
+# Run by ticklake with a run log: Spark's warnings on the console, the rest into that file.
+if [ -n "${TICKLAKE_JOB_LOG:-}" ]; then
+  export SPARK_SUBMIT_OPTS="${SPARK_SUBMIT_OPTS:-} -Dlog4j2.configurationFile=$root/infra/spark/log4j2.properties"
+fi
 cd "$root"
 exec "$root/.venv/bin/spark-submit" "${master[@]}" \
   --driver-memory "${TICKLAKE_SPARK__DRIVER_MEMORY:-2g}" \

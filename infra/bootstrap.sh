@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Everything a fresh machine needs before ticklake runs: Prometheus and Alertmanager (Debian's
-# packages, when missing), the Python environment (.venv), PyFlink's own environment
+# Everything a fresh machine needs before ticklake runs: Prometheus, Alertmanager and Chromium
+# (Debian's packages, when missing), the Python environment (.venv), PyFlink's own environment
 # (.venv-flink; apache-flink pins an old pyarrow that breaks pyiceberg, so it never shares
 # .venv) and the Java jars. Each step is skipped when its inputs have not changed, so a second
 # run takes seconds.
@@ -18,14 +18,19 @@ fresh() { # stamp-file input-files...: true when the inputs changed since the st
 }
 done_stamp() { mv "$1.new" "$1"; }
 
-if ! command -v prometheus >/dev/null || ! command -v prometheus-alertmanager >/dev/null; then
-  echo "installing prometheus and prometheus-alertmanager (Debian packages) ..." >&2
+# Debian packages, each only when its program is missing: Prometheus and Alertmanager, and
+# Chromium, whose headless mode the chart test draws pages with.
+missing=()
+for program in prometheus prometheus-alertmanager chromium; do
+  command -v "$program" >/dev/null || missing+=("$program")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${missing[*]} (Debian packages) ..." >&2
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
   $sudo apt-get update -qq >&2
   # --no-install-recommends: no node exporter and friends. The packages' own services are not
   # used: 'ticklake up' runs both programs with their state under the state folder.
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      prometheus prometheus-alertmanager >&2
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
 if [ ! -x .venv/bin/python ]; then "$python" -m venv .venv; fi

@@ -11,7 +11,9 @@ for pom in "$here"/maven/*/pom.xml; do
   [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum" ] && continue
   echo "fetching $name jars from Maven Central ..." >&2
   rm -rf "$jars/$name"
+  # Maven 3.8 prints colour resets (ESC[0m) even in quiet batch mode: strip them and the
+  # empty lines they leave, so only Maven's real messages reach the terminal.
   mvn -B -q -f "$pom" dependency:copy-dependencies -DincludeScope=runtime \
-      -DoutputDirectory="$jars/$name" >&2
+      -DoutputDirectory="$jars/$name" 2>&1 | sed -e 's/\x1b\[[0-9;]*m//g' -e '/^$/d' >&2
   echo "$sum" > "$stamp"
 done

@@ -19,9 +19,10 @@ from pyspark.sql import functions as F
 
 from jobs import sinks, transforms
 from jobs.session import build_session, iceberg_table
+from ticklake import arguments
 from ticklake.config import Settings
 from ticklake.logs import configure_logging
-from ticklake.times import parse_time
+from ticklake.times import shown
 
 log = logging.getLogger("ticklake.rebuild_bars")
 
@@ -60,12 +61,13 @@ def rebuild(spark: SparkSession, settings: Settings, start: datetime, end: datet
 def main(argv: list[str] | None = None) -> int:
     configure_logging()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--start", required=True, type=parse_time, help="ISO time, UTC unless it has an offset")
-    parser.add_argument("--end", required=True, type=parse_time)
-    parser.add_argument("--symbol", action="append", default=[], help="repeat for several; default: all")
+    parser.add_argument("--start", required=True, type=arguments.time, help="ISO time, UTC unless it has an offset")
+    parser.add_argument("--end", required=True, type=arguments.time)
+    parser.add_argument("--symbol", action="append", default=[], type=arguments.symbol,
+                        help="repeat for several; default: all")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.start >= args.end:
-        parser.error(f"--start {args.start} is not before --end {args.end}")
+        parser.error(f"--start {shown(args.start)} is not before --end {shown(args.end)}")
     settings = Settings()
     spark = build_session(settings, "ticklake-rebuild-bars")
     spark.sparkContext.setLogLevel("WARN")

@@ -22,13 +22,14 @@ from datetime import datetime, timedelta, timezone
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ticklake.times import parse_time
 from jobs.rollup import roll_up
 from jobs.session import build_session, iceberg_table
 from jobs.sinks import shared_view
 from schemas.models import Bar
+from ticklake import arguments
 from ticklake.config import Settings
 from ticklake.logs import configure_logging
+from ticklake.times import shown
 from ticklake.timeframes import rollup_seconds
 
 log = logging.getLogger("ticklake.rollup_bars")
@@ -99,17 +100,18 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
     settings = Settings()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--start", type=parse_time, help="ISO time, UTC unless it has an offset (widened to 00:00)")
-    parser.add_argument("--end", type=parse_time, help="ISO time (widened to the next 00:00; default: now)")
+    parser.add_argument("--start", type=arguments.time, help="ISO time, UTC unless it has an offset (widened to 00:00)")
+    parser.add_argument("--end", type=arguments.time, help="ISO time (widened to the next 00:00; default: now)")
     parser.add_argument("--days", type=int, default=2, help="without --start: this many UTC days up to --end")
     parser.add_argument("--timeframe", action="append", choices=sorted(settings.iceberg.rollup_tables),
                         help="repeat for several; default: every configured one")
-    parser.add_argument("--symbol", action="append", default=[], help="repeat for several; default: all")
+    parser.add_argument("--symbol", action="append", default=[], type=arguments.symbol,
+                        help="repeat for several; default: all")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     end = args.end or datetime.now(timezone.utc)
     start = args.start or day_floor(end) - timedelta(days=args.days - 1)
     if start >= end:
-        parser.error(f"--start {start} is not before --end {end}")
+        parser.error(f"--start {shown(start)} is not before --end {shown(end)}")
     timeframes = args.timeframe or list(settings.iceberg.rollup_tables)
     spark = build_session(settings, "ticklake-rollup-bars")
     spark.sparkContext.setLogLevel("WARN")

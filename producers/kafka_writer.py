@@ -1,8 +1,8 @@
 """Kafka side of the producer: trades keyed by symbol, dead letters, delivery accounting.
 
-Two clients behind one interface (``kafka.client`` setting): kafka-python, the project's
-default client library, and confluent-kafka (librdkafka), which the producer benchmark
-showed to be needed for the throughput target (docs/BENCHMARKS.md). Both run with acks=all,
+Two clients behind one interface (``kafka.client`` setting): confluent-kafka (librdkafka), the
+default, which the producer benchmark showed to be needed for the throughput target
+(docs/BENCHMARKS.md), and kafka-python, which the rest of ticklake uses to read topics. Both run with acks=all,
 idempotence, unlimited retries within a delivery timeout, and compression.
 """
 from __future__ import annotations

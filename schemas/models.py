@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 
 from schemas.keys import TableKey
 
@@ -77,24 +77,37 @@ class TradeRow(BaseModel):
 
 
 class Bar(BaseModel):
-    """One symbol's trades in the UTC interval ``[window_start, window_end)``."""
+    """One symbol's trades in the UTC interval ``[window_start, window_end)``.
+
+    Validating one (``ticklake import bars`` does) checks what every bar the pipeline makes
+    satisfies: positive finite prices with ``low <= open, close <= high``, no negative volume.
+    """
 
     cql_key: ClassVar[TableKey] = TableKey(
         partition=("symbol", "trade_date"), clustering=(("window_start", "DESC"),)
     )
 
-    symbol: str
+    symbol: str = Field(min_length=1, max_length=64, pattern=SYMBOL_PATTERN)
     trade_date: date
     window_start: datetime
     window_end: datetime
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
-    trade_count: int
-    vwap: float | None = None
+    open: float = Field(gt=0, allow_inf_nan=False)
+    high: float = Field(gt=0, allow_inf_nan=False)
+    low: float = Field(gt=0, allow_inf_nan=False)
+    close: float = Field(gt=0, allow_inf_nan=False)
+    volume: float = Field(ge=0, allow_inf_nan=False)
+    trade_count: int = Field(ge=0)
+    vwap: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     updated_at: datetime
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Bar:
+        if not self.low <= min(self.open, self.close) or not max(self.open, self.close) <= self.high:
+            raise ValueError(f"open {self.open:g} and close {self.close:g} must lie within low {self.low:g} "
+                             f"and high {self.high:g}")
+        if self.window_end <= self.window_start:
+            raise ValueError("window_end must be after window_start")
+        return self
 
 
 class MinuteBar(Bar):

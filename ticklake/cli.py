@@ -2,16 +2,20 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
+from ticklake import arguments
 from ticklake.config import PROJECT_ROOT, Settings, config_file
 from ticklake.errors import UserError
-from ticklake.logs import configure_logging
+from ticklake.logs import configure_logging, run_log
 from ticklake.output import BAR_COLUMNS, FORMATS, SCHEDULE_COLUMNS, SNAPSHOT_COLUMNS, TRADE_COLUMNS, print_rows
 from ticklake.submit import spark_submit
+from ticklake.timeframes import RESAMPLED
+from ticklake.times import shown
 
 
 def _progress(message: str) -> None:
@@ -191,8 +195,7 @@ def cmd_query(settings: Settings, args: argparse.Namespace) -> int:
 
     end = _parse_time(args.end) if args.end else datetime.now(timezone.utc)
     start = _parse_time(args.start) if args.start else end - timedelta(hours=1)
-    if start >= end:
-        raise UserError(f"--start {start} is not before --end {end}")
+    arguments.check_range(start, end)
     if args.as_of or args.timeframe != "1m":
         from ticklake import lake_query
 
@@ -205,10 +208,59 @@ def cmd_query(settings: Settings, args: argparse.Namespace) -> int:
     if not rows:
         known = settings.producer.symbols
         hint = "" if args.symbol in known else f"; {args.symbol} is not one of the configured symbols ({', '.join(known)})"
-        _progress(f"no {args.what} of {args.symbol} from {start.isoformat()} to {end.isoformat()}{hint}")
+        _progress(f"no {args.what} of {args.symbol} from {shown(start)} to {shown(end)}{hint}")
         return 1
     print_rows(rows, BAR_COLUMNS if args.what == "bars" else TRADE_COLUMNS, args.format)
     return 0
+
+
+def cmd_chart(settings: Settings, args: argparse.Namespace) -> int:
+    from ticklake.chart import write_chart
+
+    end = _parse_time(args.end) if args.end else datetime.now(timezone.utc)
+    start = _parse_time(args.start) if args.start else end - timedelta(hours=1)
+    arguments.check_range(start, end)
+    path, candles = write_chart(settings, args.symbol, start, end, args.timeframe, args.as_of, args.out)
+    _progress(f"chart of {candles} {args.timeframe} bars of {args.symbol}: {path}")
+    return 0
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: write FIELD=COLUMN, e.g. window_start=Date")
+    return name.strip(), value.strip()
+
+
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    from ticklake.history import ImportOptions, import_file
+
+    options = ImportOptions(args.what, args.file, dict(args.map), args.symbol, args.time_zone, args.time_unit,
+                            args.timeframe, args.rejects)
+    result = import_file(settings, options)
+    for where, reason in result.first_rejects:
+        _progress(f"rejected {where}: {reason}")
+    more = f" (the first {len(result.first_rejects)} above)" if result.rejected > len(result.first_rejects) else ""
+    rejected = f"; {result.rejected} rejected{more}, all in {result.rejects_file}" if result.rejected else ""
+    _progress(f"imported {result.imported} of {result.rows} {args.what} into {result.table}{rejected}")
+    if args.what == "trades" and result.imported and not args.no_rebuild:
+        _progress(f"rebuilding the 1-minute bars of {', '.join(result.symbols)} "
+                  f"from {shown(result.start)} to {shown(result.end)} ...")
+        spark_submit(settings, "jobs/rebuild_bars.py", f"--start={result.start.isoformat()}",
+                     f"--end={result.end.isoformat()}", *(f"--symbol={s}" for s in result.symbols))
+    return 1 if result.rejected else 0
+
+
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    from ticklake.history import export_file
+
+    start = _parse_time(args.start) if args.start else None
+    end = _parse_time(args.end) if args.end else None
+    if start and end:
+        arguments.check_range(start, end)
+    count = export_file(settings, args.what, args.file, args.symbol, start, end, args.timeframe, args.as_of)
+    _progress(f"exported {count} {args.what} to {args.file}")
+    return 0 if count else 1
 
 
 def cmd_snapshots(settings: Settings, args: argparse.Namespace) -> int:
@@ -235,6 +287,8 @@ def cmd_maintain(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_rollup(settings: Settings, args: argparse.Namespace) -> int:
     _known("timeframe", args.timeframe, settings.iceberg.rollup_tables)
+    if args.start:  # the job widens the range to whole days, so an empty one would still roll up a day
+        arguments.check_range(_parse_time(args.start), _parse_time(args.end) if args.end else datetime.now(timezone.utc))
     options = [f"--{name}={value}" for name in ("start", "end", "days") if (value := getattr(args, name)) is not None]
     options += [f"--timeframe={t}" for t in args.timeframe] + [f"--symbol={s}" for s in args.symbol]
     spark_submit(settings, "jobs/rollup_bars.py", *options)
@@ -367,7 +421,7 @@ def cmd_alerts(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     rows = list(alerts)
     if not rows:
-        _progress(f"no alerts in {settings.flink.alerts_topic}" + (f" since {since.isoformat()}" if since else ""))
+        _progress(f"no alerts in {settings.flink.alerts_topic}" + (f" since {shown(since)}" if since else ""))
         return 1
     print_rows(rows, columns, args.format)
     return 0
@@ -453,15 +507,53 @@ def build_parser() -> argparse.ArgumentParser:
     query = sub.add_parser("query", help="time-range query of bars or trades: Cassandra (CQL), or the lake "
                                          "with --as-of or --timeframe")
     query.add_argument("what", choices=["bars", "trades"])
-    query.add_argument("symbol", help="e.g. AAPL or BINANCE:BTCUSDT")
+    query.add_argument("symbol", type=arguments.symbol, help="e.g. AAPL or BINANCE:BTCUSDT")
     query.add_argument("--start", help="ISO time, UTC unless it has an offset, or now-6h (default: end - 1 hour)")
     query.add_argument("--end", help="ISO time or now-... (default: now)")
     query.add_argument("--format", choices=FORMATS, default="table", help="table, csv, or json (one object a line)")
-    query.add_argument("--limit", type=int, default=1000, help="trades: at most this many rows")
+    query.add_argument("--limit", type=arguments.positive, default=1000, help="trades: at most this many rows")
     query.add_argument("--as-of", metavar="TIME_OR_SNAPSHOT",
                        help="read the lake as it was at this ISO time or snapshot id (time travel)")
     query.add_argument("--timeframe", default="1m", help="bars: 1m, or a rolled-up timeframe read from the lake (5m, 1h, 1d)")
     query.set_defaults(func=cmd_query)
+
+    chart = sub.add_parser("chart", help="a candlestick chart with volume of a symbol's bars, as one HTML file")
+    chart.add_argument("symbol", type=arguments.symbol, help="e.g. AAPL or BINANCE:BTCUSDT")
+    chart.add_argument("--start", help="ISO time, UTC unless it has an offset, or now-6h (default: end - 1 hour)")
+    chart.add_argument("--end", help="ISO time or now-... (default: now)")
+    chart.add_argument("--timeframe", default="1m", choices=RESAMPLED,
+                       help="candles of this length, from the 1-minute bars")
+    chart.add_argument("--as-of", metavar="TIME_OR_SNAPSHOT",
+                       help="the lake's bars as they were at this ISO time or snapshot id (default: Cassandra's)")
+    chart.add_argument("--out", type=Path, help="the HTML file (default: <state_dir>/charts/SYMBOL-TIMEFRAME-START.html)")
+    chart.set_defaults(func=cmd_chart)
+
+    imp = sub.add_parser("import", help="bars or trades from a CSV or Parquet file into the lake (trades: and "
+                                        "their 1-minute bars rebuilt)")
+    imp.add_argument("what", choices=["bars", "trades"])
+    imp.add_argument("file", type=Path, help=".csv (a header line first) or .parquet")
+    imp.add_argument("--map", action="append", type=_key_value, default=[], metavar="FIELD=COLUMN",
+                     help="the file's column for a field, where the default names do not fit (repeat)")
+    imp.add_argument("--symbol", type=arguments.symbol, help="the symbol of every row, for files without one")
+    imp.add_argument("--time-zone", default="UTC", help="of times without an offset (e.g. America/New_York)")
+    imp.add_argument("--time-unit", default="iso", choices=["iso", "s", "ms", "us", "ns"],
+                     help="times as ISO text, or numbers of this unit since 1970")
+    imp.add_argument("--timeframe", default="1m", help="bars: their length; 1m, or a rolled-up one (5m, 1h, 1d)")
+    imp.add_argument("--rejects", type=Path,
+                     help="where rejected rows go (default: <state_dir>/imports/FILE.rejected.csv)")
+    imp.add_argument("--no-rebuild", action="store_true", help="trades: leave the bars as they are")
+    imp.set_defaults(func=cmd_import)
+
+    exp = sub.add_parser("export", help="bars or trades from the lake into a CSV or Parquet file")
+    exp.add_argument("what", choices=["bars", "trades"])
+    exp.add_argument("file", type=Path, help=".csv or .parquet")
+    exp.add_argument("--symbol", action="append", default=[], type=arguments.symbol,
+                     help="repeat for several; default: all")
+    exp.add_argument("--start", help="ISO time or now-... (default: the first)")
+    exp.add_argument("--end", help="ISO time or now-..., excluded (default: after the last)")
+    exp.add_argument("--timeframe", default="1m", help="bars: 1m, or a rolled-up timeframe (5m, 1h, 1d)")
+    exp.add_argument("--as-of", metavar="TIME_OR_SNAPSHOT", help="the lake as it was at this ISO time or snapshot id")
+    exp.set_defaults(func=cmd_export)
 
     snapshots = sub.add_parser("snapshots", help="the lake table's snapshots (ids and times for --as-of)")
     snapshots.add_argument("what", choices=["bars", "trades"])
@@ -477,9 +569,10 @@ def build_parser() -> argparse.ArgumentParser:
                                            "(spark-submit.sh jobs/rollup_bars.py)")
     rollup.add_argument("--start", help="ISO time, widened to 00:00 UTC (default: --days before --end)")
     rollup.add_argument("--end", help="ISO time, widened to the next 00:00 UTC (default: now)")
-    rollup.add_argument("--days", type=int, help="without --start: this many UTC days up to --end (default 2)")
+    rollup.add_argument("--days", type=arguments.positive, help="without --start: this many UTC days up to --end (default 2)")
     rollup.add_argument("--timeframe", action="append", default=[], help="repeat for several; default: all configured")
-    rollup.add_argument("--symbol", action="append", default=[], help="repeat for several; default: all")
+    rollup.add_argument("--symbol", action="append", default=[], type=arguments.symbol,
+                        help="repeat for several; default: all")
     rollup.set_defaults(func=cmd_rollup)
 
     sched = sub.add_parser("schedule", help="scheduled jobs of [[schedule.jobs]]: list, run, exec, crontab, k8s")
@@ -530,6 +623,11 @@ def build_parser() -> argparse.ArgumentParser:
     alerts.add_argument("--format", choices=FORMATS, default="table", help="table, csv, or json (one object a line)")
     alerts.set_defaults(func=cmd_alerts)
     add_backtest_parser(sub)
+    verbose = "the full output of the Spark jobs and their helpers on the terminal (always in the run log)"
+    parser.add_argument("-v", "--verbose", action="store_true", help=verbose)
+    for command in LOGGED:  # also after the command's name
+        sub.choices[command].add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                                          help=verbose)
     return parser
 
 
@@ -542,20 +640,29 @@ def add_backtest_parser(sub) -> None:
     backtest.set_defaults(func=cmd_backtest)
 
 
+# Commands that run Spark jobs (import: to rebuild bars): quiet on the terminal, their full output in a run log.
+LOGGED = ("demo", "backtest", "stream", "rollup", "maintain", "import")
+
+
 def main(argv: list[str] | None = None) -> int:
     from ticklake.services import ServiceError
 
     args = build_parser().parse_args(argv)
-    configure_logging()
-    try:
-        return args.func(Settings(), args)
-    except (UserError, ServiceError) as error:
-        _progress(f"error: {error}")
-        return 2
-    except BrokenPipeError:  # output piped into head & co.
-        return 0
-    except KeyboardInterrupt:
-        return 130
+    settings = Settings()
+    with contextlib.ExitStack() as stack:
+        if args.command in LOGGED:
+            log = stack.enter_context(run_log(settings.state_dir, args.command, args.verbose))
+            stack.callback(lambda: _progress(f"full log: {log.path}"))
+        configure_logging()
+        try:
+            return args.func(settings, args)
+        except (UserError, ServiceError) as error:
+            _progress(f"error: {error}")
+            return 2
+        except BrokenPipeError:  # output piped into head & co.
+            return 0
+        except KeyboardInterrupt:
+            return 130
 
 
 if __name__ == "__main__":

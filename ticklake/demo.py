@@ -11,11 +11,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
-from ticklake import lake, query, services
+from ticklake import lake, logs, query, services
 from ticklake.output import BAR_COLUMNS, print_rows
 from ticklake.submit import spark_submit
 from ticklake.config import Settings
+from ticklake.errors import UserError
 from ticklake.provision import provision
+from ticklake.services.process import port_in_use
 
 
 def free_port() -> int:
@@ -63,15 +65,26 @@ def demo_history_minutes(settings: Settings) -> float:
     return max(0.0, min(DEMO_MINUTES, (datetime.now(timezone.utc) - newest).total_seconds() / 60))
 
 
-def start_feed(port: int, trades: int, history_minutes: float) -> subprocess.Popen:
-    """The local feed as a child process: ``trades`` trades over the last ``history_minutes``
-    of market time, sent in about ten seconds."""
+def start_feed(port: int, trades: int, history_minutes: float, timeout: float = 60) -> subprocess.Popen:
+    """The local feed as a child process, once it listens: ``trades`` trades over the last
+    ``history_minutes`` of market time, sent in about ten seconds. Its output goes to the run log."""
     speed = max(1.0, history_minutes * 60 / DEMO_SECONDS)
-    return subprocess.Popen(
+    run_log = logs.current()
+    out = run_log.child_output() if run_log else None
+    feed = subprocess.Popen(
         [sys.executable, "-m", "ticklake.cli", "feed", "--host", "127.0.0.1", "--port", str(port),
          "--max-trades", str(trades), "--rate", str(trades / DEMO_SECONDS),
          "--history-minutes", str(history_minutes), "--speed", str(speed)],
+        stdout=out, stderr=out,
     )
+    deadline = time.monotonic() + timeout
+    while not port_in_use(port):  # the producer's first connection would fail, and be retried
+        if feed.poll() is not None or time.monotonic() > deadline:
+            feed.kill()
+            raise UserError(f"the local feed did not listen on port {port} within {timeout:.0f} s "
+                            f"(exit code {feed.wait()})")
+        time.sleep(0.1)
+    return feed
 
 
 def run_demo(settings: Settings, trades: int, progress: Callable[[str], None]) -> int:

@@ -116,7 +116,7 @@ def lag(settings: Settings, group: str) -> int:
 
     topic = settings.kafka.trades_topic
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers, client_id="ticklake-live")
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers, enable_auto_commit=False)
     try:
         offsets = admin.list_group_offsets(group).get(group, {})
         committed = {tp: meta.offset for tp, meta in offsets.items() if tp.topic == topic}

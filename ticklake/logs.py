@@ -1,12 +1,136 @@
-"""Logging for ticklake processes: our messages at INFO, chatty libraries at WARNING."""
+"""Logging for ticklake processes: our messages at INFO, chatty libraries at WARNING; and the
+run log of a command that runs jobs: everything they print goes into one file under the state
+folder, while the terminal shows ticklake's own lines and the engines' warnings."""
 from __future__ import annotations
 
+import codecs
+import io
 import logging
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO
 
 QUIET = ("py4j", "cassandra", "kafka", "websockets")
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=level, format=FORMAT)
     for name in QUIET:
         logging.getLogger(name).setLevel(max(level, logging.WARNING))
+
+
+class _Tee(io.TextIOBase):
+    """A text stream that writes to ``stream`` and, whole lines at a time, to the run log."""
+
+    def __init__(self, stream: IO[str], log: RunLog) -> None:
+        self.stream, self.log, self.pending = stream, log, ""
+
+    def write(self, text: str) -> int:
+        self.stream.write(text)
+        lines, _, self.pending = (self.pending + text).rpartition("\n")
+        if lines:
+            self.log.write(lines + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return self.stream.encoding
+
+
+class RunLog:
+    """The log file of one command. Spark jobs started through ``spark_submit`` write their full
+    log into it (``environment``); what they print is copied to the terminal and into the file
+    (``run``); so is everything this process prints."""
+
+    def __init__(self, path: Path, verbose: bool) -> None:
+        self.path, self.verbose = path, verbose
+        self.lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = open(path, "a", encoding="utf-8")  # appends: the jobs' JVMs write to it too
+
+    def write(self, text: str) -> None:
+        with self.lock:
+            if not self.file.closed:  # a logging handler may outlive the command (tests run several)
+                self.file.write(text)
+                self.file.flush()
+
+    def environment(self) -> dict[str, str]:
+        """What a job's ``spark-submit.sh`` needs to log to this file (infra/spark/log4j2.properties)."""
+        return {"TICKLAKE_JOB_LOG": str(self.path), "TICKLAKE_JOB_CONSOLE_LEVEL": "info" if self.verbose else "warn"}
+
+    def run(self, command: list[str], **popen) -> int:
+        """Run ``command``, its output copied as it comes to this process' stdout and stderr (and
+        so into the file); its exit code. A progress bar of the command stays a bar on a terminal
+        (``TICKLAKE_STDERR_TTY``)."""
+        env = {**popen.pop("env", os.environ), "TICKLAKE_STDERR_TTY": "1" if sys.stderr.isatty() else "0"}
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, **popen)
+        copies = [threading.Thread(target=_copy, args=(pipe, target), daemon=True)
+                  for pipe, target in ((proc.stdout, sys.stdout), (proc.stderr, sys.stderr))]
+        for copy in copies:
+            copy.start()
+        try:
+            code = proc.wait()
+        except BaseException:  # Ctrl-C: the job gets it too (same process group); wait for its end
+            code = proc.wait()
+            raise
+        finally:
+            for copy in copies:
+                copy.join()
+        return code
+
+    def child_output(self) -> IO[str] | None:
+        """Where a helper process' output goes: the terminal with ``verbose``, else only the file."""
+        return None if self.verbose else self.file
+
+
+def _copy(pipe: IO[bytes], target: IO[str]) -> None:
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    with pipe:
+        while chunk := pipe.read1(65536):
+            target.write(decoder.decode(chunk))
+            target.flush()
+
+
+_current: RunLog | None = None
+
+
+def current() -> RunLog | None:
+    """The run log of this command, if it has one."""
+    return _current
+
+
+@contextmanager
+def run_log(state_dir: Path, command: str, verbose: bool) -> Iterator[RunLog]:
+    """A run log ``<state_dir>/logs/<command>-<UTC time>.log`` for the duration: this process'
+    stdout, stderr and logging go into it as well."""
+    global _current
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    log = RunLog(state_dir / "logs" / f"{command}-{stamp}-{os.getpid()}.log", verbose)
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Tee(sys.stdout, log), _Tee(sys.stderr, log)
+    _current = log
+    try:
+        yield log
+    finally:
+        _current = None
+        for tee in (sys.stdout, sys.stderr):
+            if isinstance(tee, _Tee) and tee.pending:
+                log.write(tee.pending + "\n")
+        sys.stdout, sys.stderr = streams
+        log.file.close()

@@ -1,6 +1,7 @@
 """A progress line on stderr for long work: a bar on a terminal, a line every few seconds in logs."""
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -8,7 +9,8 @@ import time
 class Progress:
     def __init__(self, total: int | None, unit: str, every_s: float | None = None) -> None:
         self.total, self.unit = total, unit
-        self.tty = sys.stderr.isatty()
+        # A job run by ticklake writes into a pipe that ends on the terminal (ticklake.logs.RunLog).
+        self.tty = os.environ.get("TICKLAKE_STDERR_TTY", "1" if sys.stderr.isatty() else "0") == "1"
         self.every_s = every_s if every_s is not None else (0.2 if self.tty else 5.0)
         self.started = self.last = time.monotonic()
         self.done = 0

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from ticklake import logs
 from ticklake.config import PROJECT_ROOT, Settings
 from ticklake.errors import UserError
 
@@ -20,11 +21,18 @@ def spark_submit_command(settings: Settings, script: str, *job_args: str,
 
 
 def spark_submit(settings: Settings, script: str, *job_args: str, spark_args: tuple[str, ...] = ()) -> None:
-    """Run ``spark-submit.sh spark_args script job_args`` with ``settings`` passed as environment."""
+    """Run ``spark-submit.sh spark_args script job_args`` with ``settings`` passed as environment;
+    in a command with a run log (``logs.run_log``), Spark's own lines below WARN go only into it."""
     command, env = spark_submit_command(settings, script, *job_args, spark_args=spark_args)
     print(f"[ticklake] running {' '.join(command)}", file=sys.stderr, flush=True)
-    if subprocess.run(command, cwd=PROJECT_ROOT, env=env).returncode != 0:
-        raise UserError(f"the Spark job {script} failed; see its output above")
+    run_log = logs.current()
+    if run_log is None:
+        failed = subprocess.run(command, cwd=PROJECT_ROOT, env=env).returncode != 0
+    else:
+        failed = run_log.run(command, cwd=PROJECT_ROOT, env={**env, **run_log.environment()}) != 0
+    if failed:
+        where = f" and the full log {run_log.path}" if run_log else ""
+        raise UserError(f"the Spark job {script} failed; see its output above{where}")
 
 
 def spark_submit_background(settings: Settings, script: str, *job_args: str, log: Path,

@@ -5,6 +5,8 @@ import re
 
 UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}
 DAY_SECONDS = UNIT_SECONDS["d"]
+# The timeframes backtests and charts aggregate 1-minute bars to (ticklake.backtest.resample).
+RESAMPLED = ("1m", "5m", "15m", "1h", "1d")
 
 
 def seconds(timeframe: str) -> int:
@@ -13,6 +15,11 @@ def seconds(timeframe: str) -> int:
     if not match:
         raise ValueError(f"timeframe {timeframe!r} is not a number followed by m, h or d (e.g. 5m, 1h, 1d)")
     return int(match[1]) * UNIT_SECONDS[match[2]]
+
+
+def pandas_frequency(timeframe: str) -> str:
+    """The timeframe as a pandas frequency (fixed length, for flooring UTC times and Timedelta)."""
+    return f"{seconds(timeframe)}s"
 
 
 def rollup_seconds(timeframe: str) -> int:

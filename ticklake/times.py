@@ -10,7 +10,8 @@ _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
 def parse_time(text: str, now: datetime | None = None) -> datetime:
     """``2026-11-23T09:00``, ``2026-11-23T09:00+01:00``, ``now``, ``now-90m``, ``now-6h``, ``now-30d``
-    as an aware UTC datetime. A ValueError says what is accepted (argparse shows it)."""
+    as an aware UTC datetime. A ValueError says what is accepted (``ticklake.arguments.time`` is the
+    argparse type that shows it)."""
     relative = _RELATIVE.match(text.strip())
     if relative:
         base = now or datetime.now(timezone.utc)
@@ -22,3 +23,8 @@ def parse_time(text: str, now: datetime | None = None) -> datetime:
         raise ValueError(f"{text!r} is not a time: use ISO (2026-11-23T09:00, UTC unless it has an offset) "
                          "or now, now-90m, now-6h, now-30d") from None
     return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+
+
+def shown(value: datetime) -> str:
+    """A time for messages: ISO to the second (``2026-11-23T09:00:00+00:00``)."""
+    return value.isoformat(timespec="seconds")

@@ -1,5 +1,6 @@
 """A run's report: one self-contained HTML file (inline SVG, no scripts) with the price and its
-trades, the equity curve, the drawdown, the metrics and the trade list."""
+trades, the equity curve, the drawdown, the metrics and the trade list. ``Chart`` draws the SVG
+charts, here and in ``ticklake chart`` (ticklake/chart.py)."""
 from __future__ import annotations
 
 import html
@@ -26,7 +27,9 @@ def _envelope(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.array(xs), np.array(ys)
 
 
-class _Chart:
+class Chart:
+    """A chart of ``n`` evenly spaced bars, values from ``low`` to ``high``, ``height`` pixels high."""
+
     def __init__(self, n: int, low: float, high: float, height: int) -> None:
         self.n, self.height = max(n, 2), height
         self.low, self.high = (low, high) if high > low else (low - 1, low + 1)
@@ -55,6 +58,32 @@ class _Chart:
             self.parts.append(f'<path d="{path}" fill="{color}" stroke="{color}" stroke-width="1.5">'
                               f"<title>{html.escape(title)}</title></path>")
 
+    def half_width(self) -> float:
+        """Half the width of a candle or column: 70 % of the space per bar, at least a pixel."""
+        return max(0.5, 0.35 * (WIDTH - 2 * PAD) / (self.n - 1))
+
+    def candles(self, bars: pd.DataFrame, up: str, down: str) -> None:
+        """A candle per bar (columns open, high, low, close): the body from open to close, a wick
+        from low to high; ``up`` where the close is not below the open, else ``down``."""
+        half = self.half_width()
+        for x, (when, o, h, lo, c, v) in zip(self.x(np.arange(len(bars))), bars[
+                ["open", "high", "low", "close", "volume"]].itertuples()):
+            color = up if c >= o else down
+            top, bottom = self.y(max(o, c)), self.y(min(o, c))
+            title = f"{when:%Y-%m-%d %H:%M}  open {o:g}  high {h:g}  low {lo:g}  close {c:g}  volume {v:g}"
+            self.parts.append(
+                f'<g class="candle" fill="{color}" stroke="{color}" shape-rendering="crispEdges">'
+                f'<title>{html.escape(title)}</title><line x1="{x:.1f}" y1="{self.y(h):.1f}" x2="{x:.1f}" '
+                f'y2="{self.y(lo):.1f}"/><rect x="{x - half:.1f}" y="{top:.1f}" width="{2 * half:.1f}" '
+                f'height="{max(bottom - top, 1.0):.1f}"/></g>')
+
+    def columns(self, values, colors: list[str]) -> None:
+        """A column per bar from 0 up to its value, each in its colour."""
+        half, base = self.half_width(), self.y(0.0)
+        for x, y, color in zip(self.x(np.arange(len(values))), self.y(values), colors):
+            self.parts.append(f'<rect class="volume" x="{x - half:.1f}" y="{y:.1f}" width="{2 * half:.1f}" '
+                              f'height="{max(base - y, 0.0):.1f}" fill="{color}" shape-rendering="crispEdges"/>')
+
     def svg(self, title: str, times: pd.DatetimeIndex, percent: bool = False) -> str:
         label = (lambda v: f"{v:.1%}") if percent else (lambda v: f"{v:,.4g}")
         axis = [f'<text x="4" y="{self.y(v) + 4:.1f}" font-size="10">{label(v)}</text>' for v in (self.low, self.high)]
@@ -69,7 +98,7 @@ def render(run: dict, bars: pd.DataFrame, trades: pd.DataFrame, equity: pd.DataF
     """The report of one run. ``run`` is its BacktestRun row, ``trades`` and ``equity`` its rows of
     the trades and equity tables, ``bars`` the bars it ran on (indexed by time)."""
     times, close = bars.index, bars["close"].to_numpy()
-    price = _Chart(len(bars), float(bars["low"].min()), float(bars["high"].max()), 320)
+    price = Chart(len(bars), float(bars["low"].min()), float(bars["high"].max()), 320)
     price.line(close, "#333")
     pos = times.get_indexer
     for side, shape, color in ((1, "up", "#1a7f37"), (-1, "down", "#cf222e")):
@@ -82,10 +111,10 @@ def render(run: dict, bars: pd.DataFrame, trades: pd.DataFrame, equity: pd.DataF
                   [f"exit at {p:g}, {t}, P&L {pnl:,.2f}"
                    for p, t, pnl in zip(closed["exit_price"], closed["exit_time"], closed["pnl"])])
     eq = equity["equity"].to_numpy()
-    equity_chart = _Chart(len(eq), float(min(eq.min(), run["cash"])), float(max(eq.max(), run["cash"])), 220)
+    equity_chart = Chart(len(eq), float(min(eq.min(), run["cash"])), float(max(eq.max(), run["cash"])), 220)
     equity_chart.line(eq, "#0969da")
     dd = -equity["drawdown"].to_numpy()
-    dd_chart = _Chart(len(dd), float(min(dd.min(), -1e-9)), 0.0, 160)
+    dd_chart = Chart(len(dd), float(min(dd.min(), -1e-9)), 0.0, 160)
     dd_chart.line(dd, "#cf222e", fill=True)
     metrics = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(_fmt(run[k]))}</td></tr>" for k in (
         "total_return", "cagr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar", "trades", "win_rate",

@@ -8,10 +8,10 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ticklake.backtest.timeframes import TIMEFRAMES
+from ticklake import arguments
 from ticklake.config import Settings
 from ticklake.errors import UserError
-from ticklake.times import parse_time
+from ticklake.timeframes import RESAMPLED
 
 RANKABLE = ("sharpe", "sortino", "total_return", "cagr", "calmar", "profit_factor", "win_rate")
 
@@ -101,11 +101,11 @@ def add_arguments(parser: argparse.ArgumentParser, settings: Settings) -> None:
     parser.add_argument("--strategy", required=True,
                         help="sma_crossover, rsi_reversion, bollinger_breakout (docs/BACKTESTS.md) or your "
                              "function as pkg.module:func")
-    parser.add_argument("--symbol", action="append", required=True, dest="symbols",
+    parser.add_argument("--symbol", action="append", required=True, dest="symbols", type=arguments.symbol,
                         help="repeat for several")
-    parser.add_argument("--start", required=True, type=parse_time, help="ISO time, UTC unless it has an offset")
-    parser.add_argument("--end", required=True, type=parse_time, help="ISO time, excluded")
-    parser.add_argument("--timeframe", default="1m", choices=list(TIMEFRAMES))
+    parser.add_argument("--start", required=True, type=arguments.time, help="ISO time, UTC unless it has an offset")
+    parser.add_argument("--end", required=True, type=arguments.time, help="ISO time, excluded")
+    parser.add_argument("--timeframe", default="1m", choices=RESAMPLED)
     parser.add_argument("--param", action="append", type=_param, default=[], dest="params",
                         help="NAME=VALUES, repeat per parameter: 5,10,20 or start:stop:step; the sweep is "
                              "their grid (default: the strategy's defaults)")
@@ -124,8 +124,7 @@ def add_arguments(parser: argparse.ArgumentParser, settings: Settings) -> None:
 
 def from_args(args: argparse.Namespace) -> BacktestRequest:
     """The request of parsed options, checked as far as it can be without the lake."""
-    if args.start >= args.end:
-        raise UserError(f"empty range: --start {args.start.isoformat()} is not before --end {args.end.isoformat()}")
+    arguments.check_range(args.start, args.end)
     if args.samples is not None and args.samples < 1:
         raise UserError("--samples must be at least 1")
     if args.details < 0:

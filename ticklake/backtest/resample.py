@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ticklake.backtest.timeframes import TIMEFRAMES
+from ticklake.timeframes import RESAMPLED, pandas_frequency
 
 COLUMNS = ["open", "high", "low", "close", "volume", "trade_count", "vwap"]
 
@@ -18,14 +18,14 @@ COLUMNS = ["open", "high", "low", "close", "volume", "trade_count", "vwap"]
 def resample(bars: pd.DataFrame, timeframe: str) -> pd.DataFrame:
     """``bars`` (columns window_start and COLUMNS, one symbol, any order) aggregated to
     ``timeframe``, indexed by the period start (UTC) and sorted. UTC periods: days start at 00:00 UTC."""
-    if timeframe not in TIMEFRAMES:
-        raise ValueError(f"unknown timeframe {timeframe!r}: one of {', '.join(TIMEFRAMES)}")
+    if timeframe not in RESAMPLED:
+        raise ValueError(f"unknown timeframe {timeframe!r}: one of {', '.join(RESAMPLED)}")
     if bars.empty:
         return pd.DataFrame(columns=COLUMNS, index=pd.DatetimeIndex([], tz="UTC", name="time"), dtype=float)
     bars = bars.sort_values("window_start", kind="stable")
     starts = pd.DatetimeIndex(bars["window_start"])
     starts = starts.tz_localize("UTC") if starts.tz is None else starts.tz_convert("UTC")
-    period = starts.floor(TIMEFRAMES[timeframe])
+    period = starts.floor(pandas_frequency(timeframe))
     keys = period.asi8
     first = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
     last = np.append(first[1:] - 1, len(keys) - 1)

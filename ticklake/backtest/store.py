@@ -15,6 +15,7 @@ from ticklake.backtest.request import BacktestRequest
 from ticklake.config import PROJECT_ROOT, Settings
 from ticklake.errors import UserError
 from ticklake.output import BAR_COLUMNS
+from ticklake.times import shown
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,8 @@ def check(settings: Settings, request: BacktestRequest) -> CheckedRequest:
                if table.scan(row_filter=bars_filter(request, [symbol]), selected_fields=("symbol",),
                              snapshot_id=snapshot.snapshot_id, limit=1).to_arrow().num_rows == 0]
     if missing:
-        raise UserError(f"no bars in {identifier} for {', '.join(missing)} from {request.start.isoformat()} "
-                        f"to {request.end.isoformat()}; check the symbols and the range")
+        raise UserError(f"no bars in {identifier} for {', '.join(missing)} from {shown(request.start)} "
+                        f"to {shown(request.end)}; check the symbols and the range")
     lake.ensure_backtest_tables(settings)
     return CheckedRequest(request, identifier, snapshot.snapshot_id, param_sets)
 

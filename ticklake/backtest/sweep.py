@@ -14,7 +14,7 @@ import pandas as pd
 from ticklake.backtest import metrics, strategies
 from ticklake.backtest.engine import Execution, Simulation, simulate
 from ticklake.backtest.resample import resample
-from ticklake.backtest.timeframes import TIMEFRAMES
+from ticklake.timeframes import pandas_frequency
 
 
 def grid(values: dict[str, list]) -> list[dict]:
@@ -59,7 +59,7 @@ class SymbolBars:
 def prepare(symbol: str, raw: pd.DataFrame, timeframe: str, every_day_prefixes: list[str],
             trading_days: int) -> SymbolBars:
     bars = resample(raw, timeframe)
-    span = bars.index[-1] + pd.Timedelta(TIMEFRAMES[timeframe]) - bars.index[0] if len(bars) else pd.Timedelta(0)
+    span = bars.index[-1] + pd.Timedelta(pandas_frequency(timeframe)) - bars.index[0] if len(bars) else pd.Timedelta(0)
     return SymbolBars(symbol, bars, metrics.day_ends(bars.index), span.total_seconds() / metrics.YEAR_SECONDS,
                       metrics.periods_per_year(symbol, every_day_prefixes, trading_days))
 
