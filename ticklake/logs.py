@@ -78,21 +78,31 @@ class RunLog:
         """Run ``command``, its output copied as it comes to this process' stdout and stderr (and
         so into the file); its exit code. A progress bar of the command stays a bar on a terminal
         (``TICKLAKE_STDERR_TTY``)."""
-        env = {**popen.pop("env", os.environ), "TICKLAKE_STDERR_TTY": "1" if sys.stderr.isatty() else "0"}
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, **popen)
-        copies = [threading.Thread(target=_copy, args=(pipe, target), daemon=True)
-                  for pipe, target in ((proc.stdout, sys.stdout), (proc.stderr, sys.stderr))]
-        for copy in copies:
-            copy.start()
+        proc = self.start(command, **popen)
         try:
             code = proc.wait()
         except BaseException:  # Ctrl-C: the job gets it too (same process group); wait for its end
             code = proc.wait()
             raise
         finally:
-            for copy in copies:
-                copy.join()
+            self.finish(proc)
         return code
+
+    def start(self, command: list[str], **popen) -> subprocess.Popen:
+        """Start ``command`` as ``run`` does, without waiting; ``finish`` it once it has ended."""
+        env = {**popen.pop("env", os.environ), "TICKLAKE_STDERR_TTY": "1" if sys.stderr.isatty() else "0"}
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, **popen)
+        proc.copies = [threading.Thread(target=_copy, args=(pipe, target), daemon=True)
+                       for pipe, target in ((proc.stdout, sys.stdout), (proc.stderr, sys.stderr))]
+        for copy in proc.copies:
+            copy.start()
+        return proc
+
+    @staticmethod
+    def finish(proc: subprocess.Popen) -> None:
+        """Wait until the output of a ``start``-ed command that has ended is copied."""
+        for copy in proc.copies:
+            copy.join()
 
     def child_output(self) -> IO[str] | None:
         """Where a helper process' output goes: the terminal with ``verbose``, else only the file."""

@@ -51,23 +51,31 @@ def spark_submit_together(runs: list[tuple[Settings, str, tuple[str, ...], int]]
                           spark_args: tuple[str, ...] = ()) -> None:
     """Run several ``spark-submit.sh`` jobs at once, each ``(settings, script, job_args, niceness)``
     in a session of its own, their output on this terminal, until all end. When one fails (or on
-    Ctrl-C), the others are stopped too."""
+    Ctrl-C), the others are stopped too. In a command with a run log, as ``spark_submit``."""
     from ticklake.services.process import terminate_groups
 
-    processes = []
+    run_log, processes = logs.current(), []
     try:
         for settings, script, job_args, niceness in runs:
             command, env = spark_submit_command(settings, script, *job_args, spark_args=spark_args)
             if niceness:
                 command = ["nice", "-n", str(niceness), *command]
             print(f"[ticklake] running {' '.join(command)}", file=sys.stderr, flush=True)
-            processes.append(subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, start_new_session=True))
-        while any(process.poll() is None for process in processes):
-            if any(process.returncode not in (None, 0) for process in processes):
-                raise UserError(f"a Spark job of {runs[0][1]} failed; see its output above")
+            if run_log is None:
+                processes.append(subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, start_new_session=True))
+            else:
+                processes.append(run_log.start(command, cwd=PROJECT_ROOT, env={**env, **run_log.environment()},
+                                               start_new_session=True))
+        while True:
+            codes = [process.poll() for process in processes]
+            if any(code not in (None, 0) for code in codes):
+                where = f" and the full log {run_log.path}" if run_log else ""
+                raise UserError(f"a Spark job of {runs[0][1]} failed; see its output above{where}")
+            if None not in codes:
+                return
             time.sleep(1)
-        if any(process.returncode != 0 for process in processes):
-            raise UserError(f"a Spark job of {runs[0][1]} failed; see its output above")
     finally:
         terminate_groups([process.pid for process in processes if process.poll() is None], timeout=60)
-
+        if run_log is not None:
+            for process in processes:
+                run_log.finish(process)

@@ -3,6 +3,7 @@ no running services (promtool and amtool are Debian's programs, run on files).""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import threading
 import urllib.error
@@ -285,3 +286,23 @@ def test_the_streaming_job_runs_its_bars_apart_and_both_applications_are_targets
     cmd_stream(local_settings, SimpleNamespace(available_now=True, one_app=False, master=None))
     assert seen[1] == [(("--available-now",), 0, spark.metrics_port)], "a bounded run is one application"
     assert not list(targets_dir(local_settings, "stream").glob("*.json")), "withdrawn at the end"
+
+
+def test_jobs_run_together_end_together_and_a_failure_stops_the_others(tmp_path, monkeypatch):
+    import time
+
+    from ticklake import submit
+    from ticklake.errors import UserError
+    from ticklake.services.process import pid_alive
+
+    def command(settings, script, *args, spark_args=()):
+        return ["sh", "-c", script], dict(os.environ)
+
+    monkeypatch.setattr(submit, "spark_submit_command", command)
+    submit.spark_submit_together([(None, "exit 0", (), 0), (None, "sleep 1", (), 5)])
+    started = time.monotonic()
+    marker = tmp_path / "pid"
+    with pytest.raises(UserError, match="failed"):
+        submit.spark_submit_together([(None, f"echo $$ > {marker}; sleep 60", (), 0), (None, "sleep 1; exit 3", (), 0)])
+    assert time.monotonic() - started < 30
+    assert not pid_alive(int(marker.read_text())), "the other job is stopped"
