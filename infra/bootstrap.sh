@@ -49,3 +49,20 @@ if fresh .venv-flink/.ticklake-stamp .venv-flink/.wanted; then
 fi
 
 infra/fetch-jars.sh
+
+# Flink's Prometheus reporter binds every address; infra/flink-reporter is the same reporter on
+# one host (loopback), compiled against the reporter and PyFlink's Flink into the cluster's lib.
+lib=${TICKLAKE_CACHE_DIR:-$HOME/.ticklake/cache}/jars/flink-lib
+sources=$(find infra/flink-reporter/java -name '*.java' | sort)
+factories=infra/flink-reporter/META-INF/services/org.apache.flink.metrics.reporter.MetricReporterFactory
+# shellcheck disable=SC2086
+if fresh "$lib/.reporter-stamp" $sources $factories "$lib"/flink-metrics-prometheus-*.jar .venv-flink/.wanted; then
+  echo "building the loopback Prometheus reporter for Flink ..." >&2
+  build=$(mktemp -d)
+  classpath=$(ls "$lib"/flink-metrics-prometheus-*.jar .venv-flink/lib/python3*/site-packages/pyflink/lib/flink-dist-*.jar | paste -sd:)
+  # shellcheck disable=SC2086
+  javac -nowarn --release 11 -d "$build" -cp "$classpath" $sources
+  jar cf "$lib/ticklake-loopback-reporter.jar" -C "$build" . -C infra/flink-reporter META-INF/services
+  rm -rf "$build"
+  done_stamp "$lib/.reporter-stamp"
+fi

@@ -80,7 +80,7 @@ def job_options(settings: Settings, bounded: bool = False, restore: Path | None 
         "restore_path": str(restore) if restore else None,
         "delivery_guarantee": f.delivery_guarantee, "transaction_timeout_ms": f.transaction_timeout_ms,
         "mini_batch_ms": f.mini_batch_ms, "parallelism": f.parallelism,
-        "metrics_port": f.metrics_port, "rest_port": f.rest_port,
+        "metrics_port": f.metrics_port, "metrics_host": f.metrics_host, "rest_port": f.rest_port,
         "rules": {name: getattr(f, name).model_dump() for name in ("price_jump", "volume_spike", "failed_rally")},
     }
 
@@ -99,7 +99,8 @@ def flink_lib(settings: Settings) -> Path:
     lib.mkdir(parents=True, exist_ok=True)
     wanted = {jar.name: jar for jar in (pyflink_home() / "lib").glob("*.jar")}
     wanted |= {jar.name: jar for jar in (settings.jars_dir / "flink-lib").glob("*.jar")}
-    if not any(name.startswith("flink-metrics-prometheus") for name in wanted):
+    if not {"ticklake-loopback-reporter.jar"} <= set(wanted) or \
+            not any(name.startswith("flink-metrics-prometheus") for name in wanted):
         raise UserError(f"no Prometheus reporter in {settings.jars_dir / 'flink-lib'}: run infra/bootstrap.sh")
     for link in lib.iterdir():
         if link.name not in wanted or link.resolve() != wanted[link.name].resolve():

@@ -66,7 +66,9 @@ def cluster_config(opts: dict) -> dict[str, str]:
         }
     if opts["metrics_port"]:
         config |= {
-            "metrics.reporter.prom.factory.class": "org.apache.flink.metrics.prometheus.PrometheusReporterFactory",
+            # Flink's own PrometheusReporterFactory binds every address; this one (infra/flink-reporter) the host.
+            "metrics.reporter.prom.factory.class": "org.apache.flink.metrics.prometheus.LoopbackPrometheusReporterFactory",
+            "metrics.reporter.prom.host": opts["metrics_host"],
             "metrics.reporter.prom.port": str(opts["metrics_port"]),
         }
     if opts.get("restore_path"):

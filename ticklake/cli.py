@@ -382,7 +382,7 @@ def cmd_flink(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "start":
         st = flink_live.start(settings)
         if settings.flink.metrics_port:  # Prometheus scrapes Flink's reporter until the job's stop
-            announce(settings, "flink", "127.0.0.1", settings.flink.metrics_port, until_exit=False)
+            announce(settings, "flink", settings.flink.metrics_host, settings.flink.metrics_port, until_exit=False)
         _progress(f"real-time job running (pid {st.pid}); REST http://127.0.0.1:{settings.flink.rest_port}, "
                   f"log {st.log}")
     elif args.action == "stop":

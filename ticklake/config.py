@@ -270,6 +270,7 @@ class FlinkSettings(BaseModel):
     parallelism: int = Field(default=1, ge=1)
     startup_mode: Literal["earliest-offset", "latest-offset", "group-offsets"] = "earliest-offset"
     metrics_port: int = 9250  # Flink's Prometheus reporter (0: none)
+    metrics_host: str = "127.0.0.1"  # the address the reporter binds
     rest_port: int = 9251  # the mini-cluster's REST API on loopback (stop with savepoint, status)
     heap: str = "1g"
     state_dir: Path | None = None  # default <state_dir>/flink: checkpoints, savepoints, pid, logs

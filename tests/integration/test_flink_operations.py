@@ -42,6 +42,25 @@ def bars_match_reference(settings: Settings) -> bool:
         and got[k]["volume"] == pytest.approx(b["volume"], rel=1e-12) for k, b in expected.items())
 
 
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses of the TCP sockets listening on ``port`` (from /proc/net/tcp*)."""
+    import ipaddress
+
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as lines:
+            for line in list(lines)[1:]:
+                local, _, state = line.split()[1:4]
+                address, hex_port = local.split(":")
+                if state == "0A" and int(hex_port, 16) == port:  # LISTEN
+                    raw = bytes.fromhex(address)
+                    # the kernel writes each 32-bit word in host (little-endian) order
+                    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+                    ip = ipaddress.ip_address(words)
+                    found.add(str(getattr(ip, "ipv4_mapped", None) or ip))
+    return found
+
+
 def alert_ids(settings: Settings) -> list[str]:
     return [json.loads(r.value)["alert_id"] for r in live.records(settings, settings.flink.alerts_topic)]
 
@@ -64,6 +83,7 @@ def test_start_is_idempotent_stop_takes_a_savepoint_and_a_restart_resumes(job_se
                  "flink_jobmanager_job_lastCheckpointDuration", "flink_jobmanager_job_numRestarts",
                  "flink_taskmanager_job_task_operator_currentOutputWatermark"):
         assert name in metrics, name
+    assert listening_addresses(settings.flink.metrics_port) == {"127.0.0.1"}  # the reporter binds loopback only
     status = flink_live.status(settings)
     assert status.job["state"] == "RUNNING" and status.checkpoint is not None
 

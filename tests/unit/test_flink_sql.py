@@ -114,3 +114,14 @@ def test_the_newest_checkpoint_or_savepoint_is_the_one_resumed(settings, tmp_pat
     assert flink_live.newest_snapshot(s) == made[2]
     flink_live.prune_snapshots(s, made[2])
     assert not made[0].exists() and not made[1].exists() and made[2].exists()
+
+
+def test_the_metrics_reporter_binds_the_configured_host_through_the_loopback_factory(settings, tmp_path):
+    from jobs.flink_realtime import cluster_config
+
+    config = cluster_config(_opts(settings, tmp_path, metrics_host="127.0.0.2"))
+    assert config["metrics.reporter.prom.factory.class"] == \
+        "org.apache.flink.metrics.prometheus.LoopbackPrometheusReporterFactory"
+    assert config["metrics.reporter.prom.host"] == "127.0.0.2"
+    assert config["metrics.reporter.prom.port"] == str(settings.flink.metrics_port)
+    assert not any(key.startswith("metrics.reporter") for key in cluster_config(_opts(settings, tmp_path, metrics_port=0)))
