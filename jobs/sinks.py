@@ -4,7 +4,7 @@ Spark replays a micro-batch after a crash. Cassandra writes are upserts keyed by
 row's identity, so a replay overwrites itself. Iceberg appends carry the streaming query's
 id and the batch id in the snapshot summary and are skipped when that batch is already
 committed; bar upserts are MERGEs on the bar's key of bars that already hold the batch
-(``transforms.merge_into_bars``). Together: exactly-once results in both stores.
+(``bar_state.BarBook``). Together: exactly-once results in both stores.
 
 Iceberg work goes through the job's main session (``lake``), not the cloned session each
 streaming query runs in: every session opens its own catalog connection, and the embedded
@@ -101,7 +101,8 @@ def append_iceberg_once(lake: SparkSession, rows: DataFrame, table: str, query_i
 
 
 def merge_bars_iceberg(lake: SparkSession, bars: DataFrame, table: str) -> None:
-    """Upsert 1-minute bars by ``(symbol, window_start)``; repeating it leaves the table unchanged."""
+    """Upsert 1-minute bars by ``(symbol, window_start)``; repeated, it leaves the same rows (in a new
+    snapshot)."""
     key = " AND ".join(f"t.{c} = s.{c}" for c in ("symbol", "window_start"))
     columns = list(MinuteBar.model_fields)
     with shared_view(bars) as view:
