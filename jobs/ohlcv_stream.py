@@ -35,6 +35,7 @@ from jobs.metrics import MetricsListener, StreamMetrics
 from jobs.session import build_session, iceberg_table
 from ticklake.logs import configure_logging
 from ticklake.config import Settings
+from ticklake.security import spark_kafka_options
 
 log = logging.getLogger("ticklake.ohlcv_stream")
 
@@ -42,7 +43,7 @@ log = logging.getLogger("ticklake.ohlcv_stream")
 def kafka_source(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> DataFrame:
     reader = (
         spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", settings.kafka.bootstrap_servers)
+        .options(**spark_kafka_options(settings))  # addresses, and with security TLS and SCRAM
         .option("subscribe", settings.kafka.trades_topic)
         .option("startingOffsets", args.starting_offsets)
         .option("failOnDataLoss", "true")

@@ -16,6 +16,7 @@ from ticklake.output import BAR_COLUMNS, print_rows
 from ticklake.submit import spark_submit
 from ticklake.config import Settings
 from ticklake.provision import provision
+from ticklake.security import kafka_python
 
 
 def free_port() -> int:
@@ -33,7 +34,7 @@ def newest_trade_time(settings: Settings) -> datetime | None:
     from kafka import KafkaConsumer, TopicPartition
 
     topic = settings.kafka.trades_topic
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers, enable_auto_commit=False)
+    consumer = KafkaConsumer(**kafka_python(settings), enable_auto_commit=False)
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         consumer.assign(partitions)

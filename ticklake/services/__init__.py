@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ticklake.config import Settings
 from ticklake.services.cassandra import CassandraService
-from ticklake.services.kafka import KafkaService
+from ticklake.services.kafka import kafka_services
 from ticklake.services.local import LocalService, Progress, ServiceStatus, stop_all
 from ticklake.services.monitoring import AlertmanagerService, AlertReceiverService, PrometheusService
 from ticklake.services.process import ServiceError
@@ -26,7 +26,7 @@ def _services(settings: Settings, cluster: bool = False) -> list[LocalService]:
     if cluster:
         return [SparkMasterService(settings), SparkWorkerService(settings)]
     monitoring = monitoring_services(settings) if settings.monitoring.enabled else []
-    return [KafkaService(settings), CassandraService(settings), *monitoring]
+    return [*kafka_services(settings), CassandraService(settings), *monitoring]
 
 
 def _quiet(message: str) -> None:
@@ -34,7 +34,15 @@ def _quiet(message: str) -> None:
 
 
 def up(settings: Settings, progress: Progress = _quiet, cluster: bool = False) -> list[ServiceStatus]:
-    """Start whatever is not running and wait until everything answers. Idempotent."""
+    """Start whatever is not running and wait until everything answers. Idempotent. The secure
+    profile's certificates and local passwords are created first, where missing."""
+    if settings.security.enabled and not cluster:
+        from ticklake.services.certs import ensure_certificates, ensure_local_passwords
+
+        for path in ensure_certificates(settings):
+            progress(f"security: created {path}")
+        for name in ensure_local_passwords(settings):
+            progress(f"security: created a password for security.{name} in {settings.security.secrets_dir}")
     return start(_services(settings, cluster), progress)
 
 
