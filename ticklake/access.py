@@ -13,7 +13,7 @@ import time
 from ticklake.config import Settings
 from ticklake.errors import UserError
 from ticklake.logs import silenced
-from ticklake.security import SCRAM, librdkafka
+from ticklake.security import SCRAM, cassandra_refused, librdkafka
 
 SCRAM_ITERATIONS = 8192
 DEFAULT_SUPERUSER = ("cassandra", "cassandra")  # what a new Cassandra node creates
@@ -92,7 +92,7 @@ def superuser_session(settings: Settings):
                 return cassandra_cluster(settings, user="superuser").connect()
         except NoHostAvailable as error:
             if "AuthenticationFailed" not in str(error):
-                raise
+                raise cassandra_refused(settings, "superuser", error) from None
         if user == DEFAULT_SUPERUSER[0]:
             cluster = cassandra_cluster(settings, user=None, auth_provider=PlainTextAuthProvider(*DEFAULT_SUPERUSER))
             try:

@@ -10,8 +10,7 @@ from schemas.derive import columns, cql_create_table
 from schemas.models import MinuteBar, TradeRow
 from ticklake import lake
 from ticklake.config import Settings
-from ticklake.errors import UserError
-from ticklake.security import cassandra_driver, kafka_python
+from ticklake.security import cassandra_driver, cassandra_refused, kafka_python, kafka_unreachable
 
 
 def ensure_topics(settings: Settings) -> None:
@@ -22,8 +21,7 @@ def ensure_topics(settings: Settings) -> None:
     try:
         admin = KafkaAdminClient(**kafka_python(settings, "admin"), client_id="ticklake-provision")
     except KafkaError:
-        raise UserError(f"no Kafka broker answers at {k.bootstrap_servers}: start one with 'ticklake up' "
-                        "or set TICKLAKE_KAFKA__BOOTSTRAP_SERVERS") from None
+        raise kafka_unreachable(settings, "admin") from None
     try:
         existing = set(admin.list_topics())
         config = {"retention.ms": str(k.retention_ms), "compression.type": "producer",
@@ -64,7 +62,15 @@ def cassandra_cluster(settings: Settings, consistency_level: int | None = None, 
 
 
 def cassandra_session(settings: Settings, keyspace: str | None = None, user: str = "app"):
-    return cassandra_cluster(settings, user=user).connect(keyspace)
+    """A session; a UserError saying what to fix when no node takes it."""
+    from cassandra.cluster import NoHostAvailable
+
+    cluster = cassandra_cluster(settings, user=user)
+    try:
+        return cluster.connect(keyspace)
+    except NoHostAvailable as error:
+        cluster.shutdown()
+        raise cassandra_refused(settings, user, error) from None
 
 
 def cql_statements(settings: Settings) -> list[str]:

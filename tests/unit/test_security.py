@@ -155,3 +155,17 @@ def test_the_default_profile_renders_plaintext_without_authentication(settings):
     assert "AllowAllAuthenticator" in CassandraService(settings).render_config()
     config = kafka_services(settings)[0].render_config()
     assert "SASL" not in config and "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT" in config
+
+
+def test_refusals_name_the_setting_to_fix(settings, secure):
+    from cassandra import AuthenticationFailed
+    from cassandra.cluster import NoHostAvailable
+
+    ensure_local_passwords(secure)
+    refused = NoHostAvailable("no", {"127.0.0.1:9042": AuthenticationFailed("Bad credentials")})
+    assert "TICKLAKE_SECURITY__CASSANDRA_APP__PASSWORD_FILE" in str(security.cassandra_refused(secure, "app", refused))
+    assert "TICKLAKE_SECURITY__ENABLED=true" in str(security.cassandra_refused(settings, "app", refused))
+    untrusted = NoHostAvailable("no", {"127.0.0.1:9042": OSError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")})
+    assert "security.ca_file" in str(security.cassandra_refused(secure, "app", untrusted))
+    assert "TICKLAKE_SECURITY__ENABLED=true" in str(security.kafka_unreachable(settings, "admin"))
+    assert "TICKLAKE_SECURITY__KAFKA_ADMIN__PASSWORD_FILE" in str(security.kafka_unreachable(secure, "admin"))

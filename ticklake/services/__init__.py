@@ -29,6 +29,13 @@ def _services(settings: Settings, cluster: bool = False) -> list[LocalService]:
     return [*kafka_services(settings), CassandraService(settings), *monitoring]
 
 
+def _started_before(settings: Settings) -> list[LocalService]:
+    """Brokers beyond the configured ones that an earlier 'up --brokers N' left (status and down see them)."""
+    known = {service.name for service in kafka_services(settings)}
+    return [broker for broker in kafka_services(settings.model_copy(update={
+        "kafka": settings.kafka.model_copy(update={"brokers": 9})})) if broker.name not in known and broker.home.is_dir()]
+
+
 def _quiet(message: str) -> None:
     pass
 
@@ -79,6 +86,8 @@ def start(services: list[LocalService], progress: Progress = _quiet) -> list[Ser
 def status(settings: Settings, cluster: bool = False) -> list[ServiceStatus]:
     """The services ``up`` starts, and the monitoring ones if they run although it is off."""
     services = _services(settings, cluster)
+    if not cluster:
+        services += [s for s in _started_before(settings) if s.running_pid() is not None]
     if not cluster and not settings.monitoring.enabled:
         services += [s for s in monitoring_services(settings) if s.running_pid() is not None]
     return [service.status() for service in services]
@@ -88,6 +97,8 @@ def down(settings: Settings, wipe: bool = False, progress: Progress = _quiet, cl
     """Stop the services (data kept), the monitoring ones even if it is off now; ``wipe`` also
     deletes their state folders."""
     services = _services(settings, cluster)
+    if not cluster:
+        services += _started_before(settings)
     if not cluster and not settings.monitoring.enabled:
         services += monitoring_services(settings)
     stop_all(services, progress)
