@@ -26,10 +26,10 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     from ticklake import services
     from ticklake.provision import provision
 
-    if args.no_monitoring:
-        settings = _without_monitoring(settings)
     if args.brokers:
         settings = Settings(kafka={"brokers": args.brokers})
+    if args.no_monitoring:
+        settings = _without_monitoring(settings)
     for st in services.up(settings, progress=_progress):
         _progress(f"{st.name}: running (pid {st.pid}, ports {st.ports}); log {st.log_file}")
     _progress("provisioning topics, keyspace, tables and lake tables ...")
