@@ -57,6 +57,7 @@ def test_off_every_client_gets_only_the_addresses(settings):
 
 def test_on_every_kafka_client_uses_sasl_ssl_scram_with_its_own_user(secure):
     ensure_local_passwords(secure)
+    ensure_certificates(secure)
     producer = security.librdkafka(secure, "producer")
     assert producer["security.protocol"] == "SASL_SSL" and producer["sasl.mechanism"] == "SCRAM-SHA-512"
     assert producer["sasl.username"] == "producer" and producer["sasl.password"] == secure.security.credential("kafka_producer")
