@@ -1,5 +1,5 @@
 # The two commands of the README. Each sets up what it needs (venvs, jars, services).
-.PHONY: demo test test-fast test-slow bootstrap
+.PHONY: demo test test-fast test-slow test-secure bootstrap
 
 bootstrap:
 	@infra/bootstrap.sh
@@ -15,3 +15,6 @@ test-fast: bootstrap
 
 test-slow: bootstrap
 	.venv/bin/python -m pytest -q -m slow
+
+test-secure: bootstrap
+	infra/test-secure.sh

@@ -25,6 +25,7 @@ from schemas.derive import columns
 from schemas.models import Trade
 from ticklake.config import PROJECT_ROOT, Settings
 from ticklake.errors import UserError
+from ticklake.security import flink_environment, flink_kafka_properties
 
 JOB = PROJECT_ROOT / "jobs" / "flink_realtime.py"
 MAIN_CLASS = "PythonGatewayServer"  # PyFlink's gateway JVM, which runs the mini-cluster
@@ -67,7 +68,7 @@ def job_options(settings: Settings, bounded: bool = False, restore: Path | None 
     return {
         "job_name": f"ticklake-realtime {k.trades_topic}",
         "connector_jar_url": connector_jar(settings).as_uri(),
-        "bootstrap_servers": k.bootstrap_servers,
+        "bootstrap_servers": k.bootstrap_servers, "kafka_properties": flink_kafka_properties(settings),
         "trades_topic": k.trades_topic, "bars_topic": f.bars_topic, "alerts_topic": f.alerts_topic,
         "rejects_topic": f.rejects_topic,
         "group_id": group_id(settings),
@@ -124,7 +125,7 @@ def _launch(settings: Settings, bounded: bool) -> tuple[list[str], dict[str, str
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
     # PyFlink takes FLINK_LIB_DIR only beside FLINK_HOME (else it sets its own lib/).
     env.update(JAVA_HOME=java_home(), FLINK_LOG_DIR=str(p["logs"]), FLINK_HOME=str(pyflink_home()),
-               FLINK_LIB_DIR=str(flink_lib(settings)),
+               FLINK_LIB_DIR=str(flink_lib(settings)), **flink_environment(settings),
                JVM_ARGS=" ".join([f"-Xmx{settings.flink.heap}", *env.get("JVM_ARGS", "").split()]))
     return [str(FLINK_PYTHON), str(JOB), "--options", str(p["options"])], env
 

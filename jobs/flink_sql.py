@@ -18,6 +18,8 @@ that order and ends with the price. FIRST_VALUE and LAST_VALUE would follow arri
 """
 from __future__ import annotations
 
+import os
+
 # Widths of the zero-padded parts of the order key: trade times up to 9999-12-31 (15 digits),
 # partitions, offsets (a Kafka offset is a signed 64-bit number).
 TIME_DIGITS, PARTITION_DIGITS, OFFSET_DIGITS = 15, 5, 19
@@ -58,11 +60,17 @@ def _interval_seconds(ms: int) -> str:
     return f"INTERVAL '{days} {hours:02}:{minutes:02}:{seconds:02}.{millis:03}' DAY TO SECOND(3)"
 
 
+def kafka_properties(opts: dict) -> dict[str, str]:
+    """The connector's security properties (ticklake.security.flink_kafka_properties), their
+    password reference expanded from this process's environment."""
+    return {key: os.path.expandvars(value) for key, value in opts.get("kafka_properties", {}).items()}
+
+
 def source_ddl(opts: dict) -> str:
     options = {
         "connector": "kafka",
         "topic": opts["trades_topic"],
-        "properties.bootstrap.servers": opts["bootstrap_servers"],
+        "properties.bootstrap.servers": opts["bootstrap_servers"], **kafka_properties(opts),
         "properties.group.id": opts["group_id"],
         "scan.startup.mode": opts["startup_mode"],
         "format": "raw",
@@ -140,7 +148,7 @@ def upsert_sink_ddl(name: str, columns: str, key: str, topic: str, opts: dict) -
     options = {
         "connector": "upsert-kafka",
         "topic": topic,
-        "properties.bootstrap.servers": opts["bootstrap_servers"],
+        "properties.bootstrap.servers": opts["bootstrap_servers"], **kafka_properties(opts),
         "key.format": "json",
         "key.json.timestamp-format.standard": "ISO-8601",
         "value.format": "json",

@@ -37,6 +37,7 @@ from jobs.metrics import ProgressPoller, StreamMetrics
 from jobs.session import build_session, iceberg_table
 from ticklake.logs import configure_logging
 from ticklake.config import Settings
+from ticklake.security import spark_kafka_options
 
 log = logging.getLogger("ticklake.ohlcv_stream")
 QUERIES = ("bars", "trades", "lake")
@@ -45,7 +46,7 @@ QUERIES = ("bars", "trades", "lake")
 def kafka_source(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> DataFrame:
     reader = (
         spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", settings.kafka.bootstrap_servers)
+        .options(**spark_kafka_options(settings))  # addresses, and with security TLS and SCRAM
         .option("subscribe", settings.kafka.trades_topic)
         .option("startingOffsets", args.starting_offsets)
         .option("failOnDataLoss", "true")

@@ -12,6 +12,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from ticklake.config import Settings
+from ticklake.security import spark_conf as security_spark_conf
 
 # Fair-scheduler pools of the streaming job's queries (jobs/ohlcv_stream.py names each query's
 # pool after it): the bars, which people watch, get the next free core before anything else;
@@ -37,7 +38,7 @@ def fair_pools_file(settings: Settings) -> Path:
 def spark_conf(settings: Settings) -> dict[str, str]:
     ice, cas = settings.iceberg, settings.cassandra
     catalog = f"spark.sql.catalog.{ice.catalog_name}"
-    return {
+    return security_spark_conf(settings) | {
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
         "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from producers.frames import DeadLetter, TradeRecord, trade_json
 from producers.metrics import ProducerMetrics
-from ticklake.config import KafkaSettings
+from ticklake.config import Settings
+from ticklake.security import kafka_python, librdkafka
 
 log = logging.getLogger("ticklake.producer")
 
@@ -35,7 +36,8 @@ class KafkaWriter:
     between frames: once per frame would cost more at high rates and lag at low ones.
     """
 
-    def __init__(self, kafka: KafkaSettings, metrics: ProducerMetrics) -> None:
+    def __init__(self, settings: Settings, metrics: ProducerMetrics) -> None:
+        kafka = settings.kafka
         self.topic = kafka.trades_topic
         self.dead_letter_topic = kafka.dead_letter_topic
         self.metrics = metrics
@@ -81,14 +83,15 @@ class KafkaPythonWriter(KafkaWriter):
 
     LATENCY_SAMPLE = 16
 
-    def __init__(self, kafka: KafkaSettings, metrics: ProducerMetrics) -> None:
+    def __init__(self, settings: Settings, metrics: ProducerMetrics) -> None:
         from kafka import KafkaProducer
         from kafka.errors import KafkaError
 
-        super().__init__(kafka, metrics)
+        super().__init__(settings, metrics)
+        kafka = settings.kafka
         self._send_error = KafkaError
         self._producer = KafkaProducer(
-            bootstrap_servers=kafka.bootstrap_servers, acks="all", enable_idempotence=True,
+            **kafka_python(settings, "producer"), acks="all", enable_idempotence=True,
             retries=2**31 - 1, delivery_timeout_ms=DELIVERY_TIMEOUT_MS, max_in_flight_requests_per_connection=5,
             compression_type=kafka.compression, linger_ms=10, batch_size=256 * 1024,
             client_id="ticklake-producer",
@@ -133,13 +136,14 @@ class ConfluentWriter(KafkaWriter):
     were handed over by then are acknowledged.
     """
 
-    def __init__(self, kafka: KafkaSettings, metrics: ProducerMetrics) -> None:
+    def __init__(self, settings: Settings, metrics: ProducerMetrics) -> None:
         from confluent_kafka import KafkaException, Producer
 
-        super().__init__(kafka, metrics)
+        super().__init__(settings, metrics)
+        kafka = settings.kafka
         self._send_error = KafkaException
         self._producer = Producer({
-            "bootstrap.servers": kafka.bootstrap_servers, "acks": "all", "enable.idempotence": True,
+            **librdkafka(settings, "producer"), "acks": "all", "enable.idempotence": True,
             "delivery.timeout.ms": DELIVERY_TIMEOUT_MS, "compression.type": kafka.compression,
             "linger.ms": 10, "batch.size": 1024 * 1024, "queue.buffering.max.messages": 500_000,
             "client.id": "ticklake-producer",
@@ -208,5 +212,5 @@ class ConfluentWriter(KafkaWriter):
 CLIENTS = {"kafka-python": KafkaPythonWriter, "confluent-kafka": ConfluentWriter}
 
 
-def make_writer(kafka: KafkaSettings, metrics: ProducerMetrics) -> KafkaWriter:
-    return CLIENTS[kafka.client](kafka, metrics)
+def make_writer(settings: Settings, metrics: ProducerMetrics) -> KafkaWriter:
+    return CLIENTS[settings.kafka.client](settings, metrics)

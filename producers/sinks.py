@@ -54,7 +54,7 @@ class KafkaFrameSink:
         self.metrics = metrics
         self.rules = rules
         self.stats = ProducerStats()
-        self.writer = make_writer(settings.kafka, metrics)
+        self.writer = make_writer(settings, metrics)
         self._last_trade: dict[str, object] = {}  # the gauge's child per symbol
 
     def handle(self, raw: str | bytes, received_ms: int) -> None:

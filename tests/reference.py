@@ -38,11 +38,13 @@ def as_trade(partition: int, offset: int, value: bytes | None) -> KafkaTrade | N
     return KafkaTrade(partition, offset, symbol, float(price), float(volume), time_ms) if ok else None
 
 
-def read_topic(bootstrap_servers: str, topic: str) -> tuple[list[KafkaTrade], list[tuple[int, int]]]:
+def read_topic(settings, topic: str) -> tuple[list[KafkaTrade], list[tuple[int, int]]]:
     """Every record of ``topic``: the trades, and the (partition, offset) of the others."""
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    from ticklake.security import kafka_python
+
+    consumer = KafkaConsumer(**kafka_python(settings), enable_auto_commit=False)
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
         consumer.assign(partitions)

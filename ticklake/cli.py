@@ -30,6 +30,8 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     from ticklake import services
     from ticklake.provision import provision
 
+    if args.brokers:
+        settings = Settings(kafka={"brokers": args.brokers})
     if args.no_monitoring:
         settings = _without_monitoring(settings)
     for st in services.up(settings, progress=_progress):
@@ -444,6 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="start local Kafka, Cassandra and the monitoring, and provision topics and tables")
     up.add_argument("--no-monitoring", action="store_true",
                     help="leave out Prometheus, Alertmanager and the alert receiver (setting monitoring.enabled)")
+    up.add_argument("--brokers", type=int, default=None,
+                    help="Kafka brokers of the local KRaft cluster (setting kafka.brokers; 3: topics with "
+                         "3 replicas, 2 in sync); set TICKLAKE_KAFKA__BROKERS for the other commands too")
     up.set_defaults(func=cmd_up)
     down = sub.add_parser("down", help="stop the local services started by 'up'")
     down.add_argument("--wipe", action="store_true",

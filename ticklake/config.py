@@ -44,6 +44,14 @@ class KafkaSettings(BaseModel):
     bootstrap_servers: str = ""
     port: int = 9092
     controller_port: int = 9093
+    # Brokers of the local KRaft cluster ('ticklake up --brokers 3'). Broker n (from 0) listens on
+    # port + n * port_step, its controller on controller_port + n * port_step, its exporter on
+    # metrics_port + n * port_step.
+    brokers: int = Field(default=1, ge=1, le=9)
+    port_step: int = Field(default=10, ge=2)
+    # Of the topics 'ticklake up' creates. Empty: min(brokers, 3) replicas, and 2 in sync with 3 replicas, else 1.
+    replication_factor: int | None = Field(default=None, ge=1)
+    min_insync_replicas: int | None = Field(default=None, ge=1)
     trades_topic: str = "trades"
     dead_letter_topic: str = "trades.dead-letter"
     partitions: int = 6
@@ -317,6 +325,66 @@ class BacktestSettings(BaseModel):
     bench_bars_table: str = "bench_bars_1m"
 
 
+class Credential(BaseModel):
+    """A user name and its password: inline (an environment variable, never a file in the
+    repository) or in ``password_file``. Without either, the file defaults to
+    ``<security.secrets_dir>/<name>``, which ``ticklake up`` fills with a random password."""
+
+    username: str = ""  # empty: the default of its setting (USERNAMES)
+    password: SecretStr | None = None
+    password_file: Path | None = None
+
+    def secret(self, setting: str) -> str:
+        """The password; a UserError naming the settings to fix when there is none."""
+        from ticklake.errors import UserError
+
+        if self.password is not None:
+            return self.password.get_secret_value()
+        if self.password_file is not None and self.password_file.is_file():
+            return self.password_file.read_text().strip()
+        name = f"TICKLAKE_SECURITY__{setting.upper()}"
+        raise UserError(f"security.{setting}: no password for {self.username!r}: the file {self.password_file} is "
+                        f"missing. Set {name}__PASSWORD or {name}__PASSWORD_FILE, or run 'ticklake up', "
+                        "which creates local ones")
+
+
+# setting -> default user name. Kafka: the admin is the brokers' own user and a super user
+# (provisioning, tooling); the others get ACLs for their topics only. Cassandra: the superuser
+# (schema, roles) and the role the pipeline reads and writes with.
+USERNAMES = {"kafka_admin": "admin", "kafka_producer": "producer", "kafka_stream": "stream",  # stream: Spark, the CLI
+             "kafka_flink": "flink", "cassandra_superuser": "cassandra", "cassandra_app": "ticklake"}
+KAFKA_USERS = tuple(name for name in USERNAMES if name.startswith("kafka_"))
+CASSANDRA_USERS = tuple(name for name in USERNAMES if name.startswith("cassandra_"))
+
+
+class SecuritySettings(BaseModel):
+    """The secure profile (conf/secure.toml; docs/SECURITY.md): TLS on every client link, SCRAM
+    for Kafka, password authentication and grants in Cassandra. Off: plaintext, no authentication."""
+
+    enabled: bool = False
+    # Empty: <state_dir>/certs, where 'ticklake up' creates a local CA and a server certificate.
+    certs_dir: Path | None = None
+    ca_file: Path | None = None  # PEM; default <certs_dir>/ca.crt
+    cert_file: Path | None = None  # the servers' certificate chain, PEM; default <certs_dir>/server.crt
+    key_file: Path | None = None  # its unencrypted PKCS#8 key, PEM; default <certs_dir>/server.key
+    # The CA as a PKCS12 truststore for the Spark Cassandra connector (default <certs_dir>/truststore.p12).
+    # Its password only guards the file's integrity: it protects no secret.
+    truststore_file: Path | None = None
+    truststore_password: str = "ticklake-truststore"
+    secrets_dir: Path | None = None  # default <state_dir>/secrets: the generated local passwords
+    # The users (USERNAMES): Kafka over SASL_SSL with SCRAM-SHA-512, Cassandra with passwords.
+    kafka_admin: Credential = Credential()
+    kafka_producer: Credential = Credential()
+    kafka_stream: Credential = Credential()
+    kafka_flink: Credential = Credential()
+    cassandra_superuser: Credential = Credential()
+    cassandra_app: Credential = Credential()
+    superuser_setup_delay_ms: int = Field(default=500, ge=0)  # Cassandra's default: 10 s
+
+    def credential(self, name: str) -> str:
+        return getattr(self, name).secret(name)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TICKLAKE_", env_nested_delimiter="__", extra="ignore"
@@ -338,6 +406,7 @@ class Settings(BaseSettings):
     backtest: BacktestSettings = BacktestSettings()
     flink: FlinkSettings = FlinkSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
+    security: SecuritySettings = SecuritySettings()
 
     @classmethod
     def settings_customise_sources(
@@ -353,8 +422,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _derive_paths(self) -> Settings:
-        if not self.kafka.bootstrap_servers:
-            self.kafka.bootstrap_servers = f"127.0.0.1:{self.kafka.port}"
+        k = self.kafka
+        if not k.bootstrap_servers:
+            k.bootstrap_servers = ",".join(f"127.0.0.1:{k.port + n * k.port_step}" for n in range(k.brokers))
+        k.replication_factor = k.replication_factor or min(k.brokers, 3)
+        k.min_insync_replicas = k.min_insync_replicas or (2 if k.replication_factor >= 3 else 1)
         self.state_dir = self.state_dir.expanduser().resolve()
         self.cache_dir = self.cache_dir.expanduser().resolve()
         lake = self.state_dir / "lake"
@@ -366,6 +438,18 @@ class Settings(BaseSettings):
         self.schedule.log_dir = Path(self.schedule.log_dir or self.state_dir / "schedule")
         self.backtest.reports_dir = Path(self.backtest.reports_dir or self.state_dir / "reports")
         self.flink.state_dir = Path(self.flink.state_dir or self.state_dir / "flink")
+        sec = self.security
+        sec.certs_dir = Path(sec.certs_dir or self.state_dir / "certs")
+        sec.ca_file = Path(sec.ca_file or sec.certs_dir / "ca.crt")
+        sec.cert_file = Path(sec.cert_file or sec.certs_dir / "server.crt")
+        sec.key_file = Path(sec.key_file or sec.certs_dir / "server.key")
+        sec.truststore_file = Path(sec.truststore_file or sec.certs_dir / "truststore.p12")
+        sec.secrets_dir = Path(sec.secrets_dir or self.state_dir / "secrets")
+        for name, username in USERNAMES.items():
+            credential = getattr(sec, name)
+            credential.username = credential.username or username
+            if credential.password is None and credential.password_file is None:
+                credential.password_file = sec.secrets_dir / name
         return self
 
     @property
@@ -378,14 +462,19 @@ class Settings(BaseSettings):
 
     def as_environment(self) -> dict[str, str]:
         """These settings as ``TICKLAKE_*`` variables, to hand them to a child process
-        (spark-submit, the feed). The Finnhub token is left out: children read it themselves."""
+        (spark-submit, the feed). Secrets are left out: the Finnhub token and inline passwords
+        reach children through the environment they inherit, password files by their paths."""
         env = {"TICKLAKE_STATE_DIR": str(self.state_dir), "TICKLAKE_CACHE_DIR": str(self.cache_dir)}
-        for section in ("kafka", "cassandra", "iceberg", "spark", "producer", "feed", "maintenance", "backtest", "flink"):
+        sections = ("kafka", "cassandra", "iceberg", "spark", "producer", "feed", "maintenance", "backtest", "flink",
+                    "security")
+        for section in sections:
             for name, value in getattr(self, section).model_dump(mode="json").items():
-                if value is None:
-                    continue  # absent: the child takes the default
-                text = value if isinstance(value, str) else json.dumps(value)
-                env[f"TICKLAKE_{section.upper()}__{name.upper()}"] = text
+                prefix = f"TICKLAKE_{section.upper()}__{name.upper()}"
+                if section == "security" and isinstance(value, dict):  # a Credential, one variable per field
+                    env |= {f"{prefix}__{field.upper()}": str(text) for field, text in value.items()
+                            if field != "password" and text is not None}
+                elif value is not None:  # absent: the child takes the default
+                    env[prefix] = value if isinstance(value, str) else json.dumps(value)
         return env
 
     def producer_url(self) -> str:

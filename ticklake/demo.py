@@ -17,6 +17,7 @@ from ticklake.submit import spark_submit
 from ticklake.config import Settings
 from ticklake.errors import UserError
 from ticklake.provision import provision
+from ticklake.security import kafka_python
 from ticklake.services.process import port_in_use
 
 
@@ -35,7 +36,7 @@ def newest_trade_time(settings: Settings) -> datetime | None:
     from kafka import KafkaConsumer, TopicPartition
 
     topic = settings.kafka.trades_topic
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers, enable_auto_commit=False)
+    consumer = KafkaConsumer(**kafka_python(settings), enable_auto_commit=False)
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         consumer.assign(partitions)

@@ -17,6 +17,7 @@ from jobs import flink_live
 from ticklake.config import Settings
 from ticklake.demo import free_port
 from ticklake.live import lag
+from ticklake.security import kafka_python
 from ticklake.stream_bench import BarWatcher, load_backlog, percentiles, private_pipeline
 
 Progress = Callable[[str], None]
@@ -52,7 +53,7 @@ class LiveBarWatcher(BarWatcher):
         from kafka import KafkaConsumer, TopicPartition
 
         topic = self.settings.flink.bars_topic
-        consumer = KafkaConsumer(bootstrap_servers=self.settings.kafka.bootstrap_servers, enable_auto_commit=False,
+        consumer = KafkaConsumer(**kafka_python(self.settings), enable_auto_commit=False,
                                  isolation_level="read_committed")
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
         consumer.assign(partitions)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ticklake.config import Settings
+from ticklake.security import kafka_python
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ def parse_time(text: str) -> datetime:
 def _consumer(settings: Settings):
     from kafka import KafkaConsumer
 
-    return KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers, enable_auto_commit=False,
+    return KafkaConsumer(**kafka_python(settings), enable_auto_commit=False,
                          isolation_level="read_committed", client_id="ticklake-live")
 
 
@@ -115,8 +116,8 @@ def lag(settings: Settings, group: str) -> int:
     from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
     topic = settings.kafka.trades_topic
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers, client_id="ticklake-live")
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers, enable_auto_commit=False)
+    admin = KafkaAdminClient(**kafka_python(settings), client_id="ticklake-live")
+    consumer = KafkaConsumer(**kafka_python(settings), enable_auto_commit=False)
     try:
         offsets = admin.list_group_offsets(group).get(group, {})
         committed = {tp: meta.offset for tp, meta in offsets.items() if tp.topic == topic}

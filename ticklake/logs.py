@@ -144,3 +144,18 @@ def run_log(state_dir: Path, command: str, verbose: bool) -> Iterator[RunLog]:
                 log.write(tee.pending + "\n")
         sys.stdout, sys.stderr = streams
         log.file.close()
+
+
+@contextmanager
+def silenced(*names: str):
+    """Drop the records of these loggers for a while: attempts expected to fail (a probe, a
+    login tried with the default password) whose failures the caller reports itself."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)

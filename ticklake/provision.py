@@ -10,7 +10,7 @@ from schemas.derive import columns, cql_create_table
 from schemas.models import MinuteBar, TradeRow
 from ticklake import lake
 from ticklake.config import Settings
-from ticklake.errors import UserError
+from ticklake.security import cassandra_driver, cassandra_refused, kafka_python, kafka_unreachable
 
 
 def ensure_topics(settings: Settings) -> None:
@@ -19,20 +19,21 @@ def ensure_topics(settings: Settings) -> None:
 
     k = settings.kafka
     try:
-        admin = KafkaAdminClient(bootstrap_servers=k.bootstrap_servers, client_id="ticklake-provision")
+        admin = KafkaAdminClient(**kafka_python(settings, "admin"), client_id="ticklake-provision")
     except KafkaError:
-        raise UserError(f"no Kafka broker answers at {k.bootstrap_servers}: start one with 'ticklake up' "
-                        "or set TICKLAKE_KAFKA__BOOTSTRAP_SERVERS") from None
+        raise kafka_unreachable(settings, "admin") from None
     try:
         existing = set(admin.list_topics())
-        config = {"retention.ms": str(k.retention_ms), "compression.type": "producer"}
+        config = {"retention.ms": str(k.retention_ms), "compression.type": "producer",
+                  "min.insync.replicas": str(k.min_insync_replicas)}
         # The real-time job's upsert streams keep the newest record of each key.
-        compacted = {"cleanup.policy": "compact", "compression.type": "producer"}
+        compacted = {"cleanup.policy": "compact", "compression.type": "producer",
+                     "min.insync.replicas": str(k.min_insync_replicas)}
         f = settings.flink
         topics = {k.trades_topic: config, k.dead_letter_topic: config, f.alerts_topic: config,
                   f.bars_topic: compacted, f.rejects_topic: compacted}
         wanted = [
-            NewTopic(name, num_partitions=k.partitions, replication_factor=1, topic_configs=topic_config)
+            NewTopic(name, num_partitions=k.partitions, replication_factor=k.replication_factor, topic_configs=topic_config)
             for name, topic_config in topics.items()
             if name not in existing
         ]
@@ -46,7 +47,8 @@ def ensure_topics(settings: Settings) -> None:
 
 
 def cassandra_cluster(settings: Settings, consistency_level: int | None = None, request_timeout: float = 10.0,
-                      **options):
+                      user: str | None = "app", **options):
+    """A driver Cluster; with the secure profile it logs in as the ``cassandra_<user>`` role."""
     from cassandra import ConsistencyLevel
     from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
     from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
@@ -56,11 +58,19 @@ def cassandra_cluster(settings: Settings, consistency_level: int | None = None, 
                                consistency_level=ConsistencyLevel.LOCAL_ONE if consistency_level is None
                                else consistency_level, request_timeout=request_timeout)
     return Cluster(c.contact_points, port=c.port, protocol_version=5,
-                   execution_profiles={EXEC_PROFILE_DEFAULT: profile}, **options)
+                   execution_profiles={EXEC_PROFILE_DEFAULT: profile}, **cassandra_driver(settings, user), **options)
 
 
-def cassandra_session(settings: Settings, keyspace: str | None = None):
-    return cassandra_cluster(settings).connect(keyspace)
+def cassandra_session(settings: Settings, keyspace: str | None = None, user: str = "app"):
+    """A session; a UserError saying what to fix when no node takes it."""
+    from cassandra.cluster import NoHostAvailable
+
+    cluster = cassandra_cluster(settings, user=user)
+    try:
+        return cluster.connect(keyspace)
+    except NoHostAvailable as error:
+        cluster.shutdown()
+        raise cassandra_refused(settings, user, error) from None
 
 
 def cql_statements(settings: Settings) -> list[str]:
@@ -74,7 +84,7 @@ def cql_statements(settings: Settings) -> list[str]:
 
 
 def ensure_cassandra_schema(settings: Settings) -> None:
-    session = cassandra_session(settings)
+    session = cassandra_session(settings, user="superuser")
     try:
         for statement in cql_statements(settings):
             session.execute(statement, timeout=60)
@@ -106,7 +116,7 @@ def drop_named(settings: Settings) -> None:
     """Delete the topics and tables these settings name (tests clean up their private ones)."""
     from kafka.admin import KafkaAdminClient
 
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers, client_id="ticklake-provision")
+    admin = KafkaAdminClient(**kafka_python(settings, "admin"), client_id="ticklake-provision")
     try:
         existing = set(admin.list_topics())
         named = [t for t in (settings.kafka.trades_topic, settings.kafka.dead_letter_topic, settings.flink.bars_topic,
@@ -115,7 +125,7 @@ def drop_named(settings: Settings) -> None:
             admin.delete_topics(named)
     finally:
         admin.close()
-    session = cassandra_session(settings)
+    session = cassandra_session(settings, user="superuser")
     try:
         for table in (settings.cassandra.trades_table, settings.cassandra.bars_table):
             session.execute(f"DROP TABLE IF EXISTS {settings.cassandra.keyspace}.{table}", timeout=60)
@@ -152,6 +162,13 @@ def isolated(settings: Settings, tag: str, checkpoint_root: Path) -> Settings:
 
 
 def provision(settings: Settings) -> None:
+    if settings.security.enabled:
+        from ticklake import access
+
+        access.ensure_kafka_users(settings)
+        access.ensure_cassandra_roles(settings)
     ensure_topics(settings)
     ensure_cassandra_schema(settings)
+    if settings.security.enabled:
+        access.ensure_grants(settings)
     lake.ensure_tables(settings)

@@ -12,6 +12,7 @@ from tests.stores import assert_stores_hold_exactly, cassandra_bars, time_range
 from ticklake.demo import free_port
 from ticklake.provision import cassandra_session
 from ticklake.submit import spark_submit
+from ticklake.security import kafka_python
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +41,7 @@ def test_trades_from_the_feed_become_exact_bars_in_cassandra_and_iceberg(pipelin
 
     spark_submit(settings, "jobs/ohlcv_stream.py", "--available-now")
 
-    trades, others = reference.read_topic(settings.kafka.bootstrap_servers, settings.kafka.trades_topic)
+    trades, others = reference.read_topic(settings, settings.kafka.trades_topic)
     assert len(trades) == TRADES and others == []
     assert_stores_hold_exactly(settings, trades)
 
@@ -53,7 +54,7 @@ def produce_trades(settings, times_ms: list[int], seed: int) -> None:
     from schemas.models import Trade
 
     rng = random.Random(seed)
-    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    producer = KafkaProducer(**kafka_python(settings, "producer"))
     for time_ms in times_ms:
         symbol = rng.choice(["AAPL", "MSFT"])
         trade = Trade(symbol=symbol, price=round(rng.uniform(100, 101), 2), volume=rng.choice([0.0, 1.0, 3.0]),
@@ -72,7 +73,7 @@ def test_late_trades_reach_their_bars_and_the_rebuild_job_restores_lost_ones(pip
     produce_trades(settings, [late_ms + i * 11 for i in range(60)], seed=2)
     spark_submit(settings, "jobs/ohlcv_stream.py", "--available-now")
 
-    trades, _ = reference.read_topic(settings.kafka.bootstrap_servers, settings.kafka.trades_topic)
+    trades, _ = reference.read_topic(settings, settings.kafka.trades_topic)
     assert len(trades) == 260
     assert_stores_hold_exactly(settings, trades)  # the late trades are in their bars in both stores
 

@@ -18,6 +18,7 @@ from tests.integration.test_flink_realtime import MINUTE, _trade, crafted_trades
 from tests.integration.test_stream_exactness import load_topic
 from ticklake import live
 from ticklake.config import Settings
+from ticklake.security import kafka_python
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +34,7 @@ def wait_for(predicate, timeout: float, interval: float = 1.0):
 
 
 def bars_match_reference(settings: Settings) -> bool:
-    trades, _ = reference.read_topic(settings.kafka.bootstrap_servers, settings.kafka.trades_topic)
+    trades, _ = reference.read_topic(settings, settings.kafka.trades_topic)
     expected = reference.bars(trades)
     got = {(s, int(t.timestamp() * 1000)): bar for (s, t), bar in live.live_bars(settings).items()}
     return set(got) == set(expected) and all(
@@ -121,7 +122,7 @@ def end_of_input(settings: Settings, time_ms: int) -> None:
     """A trade in every partition far after the rest: the watermark passes every window."""
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    producer = KafkaProducer(**kafka_python(settings, "producer"))
     for p in range(settings.kafka.partitions):
         producer.send(settings.kafka.trades_topic, partition=p, key=f"END{p}".encode(),
                       value=json.dumps(_trade(f"END{p}", time_ms, 1.0)).encode())

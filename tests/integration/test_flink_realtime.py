@@ -17,6 +17,7 @@ from tests.integration.test_stream_exactness import POISON, load_topic
 from tests.stores import assert_bars_equal, cassandra_bars, time_range
 from ticklake import live
 from ticklake.config import Settings
+from ticklake.security import kafka_python
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +27,7 @@ MINUTE = 60_000
 def _send(settings: Settings, trades: list[dict]) -> None:
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    producer = KafkaProducer(**kafka_python(settings, "producer"))
     for trade in trades:
         producer.send(settings.kafka.trades_topic, key=trade["symbol"].encode(), value=json.dumps(trade).encode())
     producer.flush()
@@ -76,7 +77,7 @@ def bounded_run(services, tmp_path_factory):
     load_topic(settings, tmp_path, trades=3000, seed=12)  # about an hour ago, over 15 s of trade time
     t0 = (int(time.time() * 1000) // MINUTE - 30) * MINUTE  # after those, so the watermark never drops a crafted trade
     _send(settings, crafted_trades(settings, t0))
-    trades, others = reference.read_topic(settings.kafka.bootstrap_servers, settings.kafka.trades_topic)
+    trades, others = reference.read_topic(settings, settings.kafka.trades_topic)
     flink_live.run_bounded(settings)
     yield settings, trades, others
     drop_named(settings)

@@ -12,6 +12,7 @@ from jobs.flink_runner import run_flink_smoke
 from schemas.derive import flink_columns
 from schemas.models import Trade
 from ticklake.errors import UserError
+from ticklake.security import kafka_python
 
 SYMBOLS = ["AAPL", "MSFT", "BINANCE:BTCUSDT", "OANDA:EUR_USD"]
 
@@ -41,7 +42,7 @@ def test_flink_counts_every_trade_per_symbol(pipeline_settings, tmp_path):
     settings = pipeline_settings
     rng = random.Random(3)
     expected: dict[str, list[float]] = {}
-    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    producer = KafkaProducer(**kafka_python(settings, "producer"))
     for i in range(600):
         symbol = rng.choice(SYMBOLS)
         trade = Trade(symbol=symbol, price=rng.uniform(0.5, 70_000), volume=rng.uniform(0, 5),

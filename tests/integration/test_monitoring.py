@@ -24,6 +24,7 @@ from ticklake.demo import free_port
 from ticklake.monitoring.receiver import firing
 from ticklake.services.local import stop_all
 from ticklake.services.process import port_in_use
+from ticklake.security import kafka_python
 
 pytestmark = pytest.mark.integration
 
@@ -171,7 +172,7 @@ def poison_record(settings: Settings) -> None:
     """One record the streaming job must quarantine, so every series the dashboards show exists."""
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    producer = KafkaProducer(**kafka_python(settings, "producer"))
     producer.send(settings.kafka.trades_topic, key=b"AAPL", value=b'{"symbol": "AAPL", "price": "oops"}')
     producer.flush()
     producer.close()

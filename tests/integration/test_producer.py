@@ -8,6 +8,7 @@ import pytest
 
 from producers.feed import FeedOptions, running_feed
 from producers.producer import Producer, ProducerOptions, run_producer
+from ticklake.security import kafka_python
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +25,7 @@ def read_records(settings, topic: str) -> list:
     """Every record of ``topic``, in (partition, offset) order."""
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers, enable_auto_commit=False)
+    consumer = KafkaConsumer(**kafka_python(settings), enable_auto_commit=False)
     try:
         parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
         consumer.assign(parts)

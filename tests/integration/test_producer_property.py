@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from producers.frames import FrameRules, parse_frame
 from producers.metrics import ProducerMetrics
 from producers.sinks import KafkaFrameSink, frame_rules
+from ticklake.security import kafka_python
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +33,7 @@ frame = trade_frame | st.sampled_from(['{"type":"ping"}', '{"type":"error","msg"
 def end_offsets(settings, topic: str) -> int:
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    consumer = KafkaConsumer(**kafka_python(settings))
     try:
         parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
         return sum(consumer.end_offsets(parts).values())

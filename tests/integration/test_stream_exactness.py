@@ -16,6 +16,7 @@ from producers.replay import replay
 from tests import reference
 from tests.stores import assert_stores_hold_exactly, cassandra_trade_ids, lake_rows, time_range
 from ticklake.submit import spark_submit, spark_submit_background
+from ticklake.security import kafka_python
 
 pytestmark = pytest.mark.integration
 
@@ -73,7 +74,7 @@ def load_topic(settings, tmp_path: Path, trades: int, seed: int, poison: bool = 
     if poison:
         from kafka import KafkaProducer
 
-        producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
+        producer = KafkaProducer(**kafka_python(settings, "producer"))
         for value in POISON:
             producer.send(settings.kafka.trades_topic, key=b"AAPL", value=value)
         producer.flush()
@@ -81,7 +82,7 @@ def load_topic(settings, tmp_path: Path, trades: int, seed: int, poison: bool = 
 
 
 def topic_contents(settings):
-    trades, others = reference.read_topic(settings.kafka.bootstrap_servers, settings.kafka.trades_topic)
+    trades, others = reference.read_topic(settings, settings.kafka.trades_topic)
     assert len({(t.symbol, t.time_ms) for t in trades}) < len(trades)  # equal times really occur
     return trades, others
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ticklake.config import Settings
 from ticklake.services.cassandra import CassandraService
-from ticklake.services.kafka import KafkaService
+from ticklake.services.kafka import kafka_services
 from ticklake.services.local import LocalService, Progress, ServiceStatus, stop_all
 from ticklake.services.monitoring import AlertmanagerService, AlertReceiverService, PrometheusService
 from ticklake.services.process import ServiceError
@@ -26,7 +26,14 @@ def _services(settings: Settings, cluster: bool = False) -> list[LocalService]:
     if cluster:
         return [SparkMasterService(settings), SparkWorkerService(settings)]
     monitoring = monitoring_services(settings) if settings.monitoring.enabled else []
-    return [KafkaService(settings), CassandraService(settings), *monitoring]
+    return [*kafka_services(settings), CassandraService(settings), *monitoring]
+
+
+def _started_before(settings: Settings) -> list[LocalService]:
+    """Brokers beyond the configured ones that an earlier 'up --brokers N' left (status and down see them)."""
+    known = {service.name for service in kafka_services(settings)}
+    return [broker for broker in kafka_services(settings.model_copy(update={
+        "kafka": settings.kafka.model_copy(update={"brokers": 9})})) if broker.name not in known and broker.home.is_dir()]
 
 
 def _quiet(message: str) -> None:
@@ -34,7 +41,15 @@ def _quiet(message: str) -> None:
 
 
 def up(settings: Settings, progress: Progress = _quiet, cluster: bool = False) -> list[ServiceStatus]:
-    """Start whatever is not running and wait until everything answers. Idempotent."""
+    """Start whatever is not running and wait until everything answers. Idempotent. The secure
+    profile's certificates and local passwords are created first, where missing."""
+    if settings.security.enabled and not cluster:
+        from ticklake.services.certs import ensure_certificates, ensure_local_passwords
+
+        for path in ensure_certificates(settings):
+            progress(f"security: created {path}")
+        for name in ensure_local_passwords(settings):
+            progress(f"security: created a password for security.{name} in {settings.security.secrets_dir}")
     return start(_services(settings, cluster), progress)
 
 
@@ -71,6 +86,8 @@ def start(services: list[LocalService], progress: Progress = _quiet) -> list[Ser
 def status(settings: Settings, cluster: bool = False) -> list[ServiceStatus]:
     """The services ``up`` starts, and the monitoring ones if they run although it is off."""
     services = _services(settings, cluster)
+    if not cluster:
+        services += [s for s in _started_before(settings) if s.running_pid() is not None]
     if not cluster and not settings.monitoring.enabled:
         services += [s for s in monitoring_services(settings) if s.running_pid() is not None]
     return [service.status() for service in services]
@@ -80,6 +97,8 @@ def down(settings: Settings, wipe: bool = False, progress: Progress = _quiet, cl
     """Stop the services (data kept), the monitoring ones even if it is off now; ``wipe`` also
     deletes their state folders."""
     services = _services(settings, cluster)
+    if not cluster:
+        services += _started_before(settings)
     if not cluster and not settings.monitoring.enabled:
         services += monitoring_services(settings)
     stop_all(services, progress)

@@ -1,6 +1,7 @@
 """Cassandra 5.0 as one local node on loopback, run from the cassandra-all jar on Java 17."""
 from __future__ import annotations
 
+from ticklake.logs import silenced
 from ticklake.services.jvm import INFRA, JvmService
 
 
@@ -18,7 +19,22 @@ class CassandraService(JvmService):
 
     def config_values(self) -> dict[str, object]:
         c = self.settings.cassandra
-        return {"port": c.port, "storage_port": c.storage_port, "data_dir": self.data_dir}
+        secure = self.settings.security.enabled
+        return {"port": c.port, "storage_port": c.storage_port, "data_dir": self.data_dir,
+                "authenticator": "PasswordAuthenticator" if secure else "AllowAllAuthenticator",
+                "authorizer": "CassandraAuthorizer" if secure else "AllowAllAuthorizer",
+                "client_encryption": self.client_encryption()}
+
+    def client_encryption(self) -> str:
+        """The secure profile's TLS on the native port: Cassandra's PEM factory reads the server's
+        unencrypted PKCS#8 key and chain from one file; clients need no certificate."""
+        if not self.settings.security.enabled:
+            return ""
+        from ticklake.services.certs import server_key_and_chain
+
+        return ("client_encryption_options:\n  enabled: true\n  optional: false\n"
+                "  ssl_context_factory:\n    class_name: org.apache.cassandra.security.PEMBasedSslContextFactory\n"
+                f"  keystore: {server_key_and_chain(self.settings)}\n  require_client_auth: false\n")
 
     def heap(self) -> str:
         return self.settings.cassandra.heap
@@ -46,6 +62,8 @@ class CassandraService(JvmService):
             "-Dcassandra.skip_wait_for_gossip_to_settle=0",
             "-Dcassandra.ring_delay_ms=1000",
             "-Dcassandra.shutdown_announce_in_ms=0",
+            # The default superuser appears this long after start (authentication on only).
+            f"-Dcassandra.superuser_setup_delay_ms={self.settings.security.superuser_setup_delay_ms}",
             *(f"-javaagent:{path}" for path in jamm[:1]),
             *self.module_flags(),
         ]
@@ -56,12 +74,14 @@ class CassandraService(JvmService):
         # Probe the local node, whatever contact points the settings name.
         c = self.settings.cassandra
         local = self.settings.model_copy(update={"cassandra": c.model_copy(update={"contact_points": ["127.0.0.1"]})})
-        cluster = cassandra_cluster(local, connect_timeout=3, control_connection_timeout=3)
+        cluster = cassandra_cluster(local, connect_timeout=3, control_connection_timeout=3, user=None)
         try:
-            session = cluster.connect()
+            with silenced("cassandra"):
+                session = cluster.connect()
             session.execute("SELECT release_version FROM system.local", timeout=5)
             return True
-        except Exception:  # noqa: BLE001 - any failure means "not yet"
-            return False
+        except Exception as error:  # noqa: BLE001 - any other failure means "not yet"
+            # With authentication on, a refused login (no roles yet) means it serves clients.
+            return type(error).__name__ == "NoHostAvailable" and "AuthenticationFailed" in str(error)
         finally:
             cluster.shutdown()

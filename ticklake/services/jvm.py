@@ -14,6 +14,7 @@ class JvmService(LocalService):
     Prometheus JMX exporter agent, configured by ``infra/<name>/jmx-exporter.yml``, on loopback."""
 
     main_class: str
+    infra_name = ""  # its folder of infra/ (templates, exporter configuration); empty: its name
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
@@ -45,7 +46,7 @@ class JvmService(LocalService):
         return self.main_class
 
     def render_config(self) -> str:
-        template = (INFRA / self.name / self.config_name).read_text()
+        template = (INFRA / (self.infra_name or self.name) / self.config_name).read_text()
         return template.format(**self.config_values())
 
     def metrics_ports(self) -> dict[str, int]:
@@ -60,7 +61,7 @@ class JvmService(LocalService):
         if not jars:
             raise ServiceError(f"no JMX exporter agent in {self.settings.jars_dir / 'jmx-exporter'}: run "
                                f"infra/fetch-jars.sh (or make bootstrap), or set TICKLAKE_{self.name.upper()}__METRICS_PORT=0")
-        return [f"-javaagent:{jars[-1]}=127.0.0.1:{port}:{INFRA / self.name / 'jmx-exporter.yml'}"]
+        return [f"-javaagent:{jars[-1]}=127.0.0.1:{port}:{INFRA / (self.infra_name or self.name) / 'jmx-exporter.yml'}"]
 
     def jvm_args(self) -> list[str]:
         heap = self.heap()
