@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -51,10 +52,17 @@ def spark_submit_together(runs: list[tuple[Settings, str, tuple[str, ...], int]]
                           spark_args: tuple[str, ...] = ()) -> None:
     """Run several ``spark-submit.sh`` jobs at once, each ``(settings, script, job_args, niceness)``
     in a session of its own, their output on this terminal, until all end. When one fails (or on
-    Ctrl-C), the others are stopped too. In a command with a run log, as ``spark_submit``."""
+    Ctrl-C, or a SIGTERM to this process), the others are stopped too. In a command with a run
+    log, as ``spark_submit``."""
     from ticklake.services.process import terminate_groups
 
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
     run_log, processes = logs.current(), []
+    # The jobs lead sessions of their own (each stopped as a whole): a SIGTERM for this process
+    # (its group's, as a supervisor sends) must reach them through the finally below.
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
         for settings, script, job_args, niceness in runs:
             command, env = spark_submit_command(settings, script, *job_args, spark_args=spark_args)
@@ -75,6 +83,7 @@ def spark_submit_together(runs: list[tuple[Settings, str, tuple[str, ...], int]]
                 return
             time.sleep(1)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         terminate_groups([process.pid for process in processes if process.poll() is None], timeout=60)
         if run_log is not None:
             for process in processes:

@@ -306,3 +306,29 @@ def test_jobs_run_together_end_together_and_a_failure_stops_the_others(tmp_path,
         submit.spark_submit_together([(None, f"echo $$ > {marker}; sleep 60", (), 0), (None, "sleep 1; exit 3", (), 0)])
     assert time.monotonic() - started < 30
     assert not pid_alive(int(marker.read_text())), "the other job is stopped"
+
+
+def test_a_sigterm_to_the_launcher_stops_the_jobs_it_runs_together(tmp_path):
+    import signal
+    import sys
+    import time
+
+    from ticklake.services.process import pid_alive
+
+    marker = tmp_path / "pids"
+    launcher = subprocess.Popen([sys.executable, "-c", f"""
+import os
+from ticklake import submit
+submit.spark_submit_command = lambda settings, script, *args, spark_args=(): (["sh", "-c", script], dict(os.environ))
+submit.spark_submit_together([(None, "echo $$ >> {marker}; sleep 60", (), 0)] * 2)
+"""], start_new_session=True)
+    deadline = time.monotonic() + 30
+    while (not marker.exists() or len(marker.read_text().split()) < 2) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os.killpg(launcher.pid, signal.SIGTERM)
+    assert launcher.wait(30) != 0
+    pids = [int(pid) for pid in marker.read_text().split()]
+    deadline = time.monotonic() + 10
+    while any(pid_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(pid_alive(pid) for pid in pids), "the jobs outlive their launcher"
