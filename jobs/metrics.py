@@ -113,11 +113,6 @@ def records_behind(sources: list[dict]) -> int | None:
     total = None
     for source in sources:
         end, latest = source.get("endOffset"), source.get("latestOffset")
-        if isinstance(end, str) or isinstance(latest, str):
-            try:
-                end, latest = json.loads(end or "null"), json.loads(latest or "null")
-            except ValueError:
-                continue
         if not isinstance(end, dict) or not isinstance(latest, dict):
             continue
         total = (total or 0) + sum(max(0, int(offset) - int(end.get(topic, {}).get(partition, offset)))

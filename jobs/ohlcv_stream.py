@@ -208,7 +208,6 @@ def run_supervised(spark: SparkSession, settings: Settings, args: argparse.Names
             await_queries(spark, queries)
             return
         except StreamingQueryException as error:
-            poller.stop()
             for query in queries:
                 query.stop()
             spark.streams.resetTerminated()
