@@ -8,7 +8,7 @@ demo: bootstrap
 	.venv/bin/ticklake demo
 
 test: bootstrap
-	.venv/bin/python -m pytest -q 
+	.venv/bin/python -m pytest -q --durations=25
 
 test-fast: bootstrap
 	.venv/bin/python -m pytest -q -m "not integration and not slow"
