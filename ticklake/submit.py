@@ -44,8 +44,22 @@ def spark_submit_background(settings: Settings, script: str, *job_args: str, log
     if niceness:
         command = ["nice", "-n", str(niceness), *command]
     with open(log, "ab") as out:
-        return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    nice_session(process.pid, niceness)
+    return process
+
+
+def nice_session(pid: int, niceness: int) -> None:
+    """Give the session ``pid`` leads the ``niceness`` of its processes. With the kernel's autogroup
+    scheduling (sched(7); on by default on many Linux systems) the CPU is shared between sessions
+    first, and a process's own nice counts only against the processes of its session: the stores'
+    application at ``nice 10`` in a session of its own would still get as much as the bars'."""
+    if niceness:
+        try:
+            Path(f"/proc/{pid}/autogroup").write_text(str(niceness))
+        except OSError:
+            pass  # no autogroups here (not Linux, or a kernel without them): nice alone applies
 
 
 def spark_submit_together(runs: list[tuple[Settings, str, tuple[str, ...], int]],
@@ -74,6 +88,7 @@ def spark_submit_together(runs: list[tuple[Settings, str, tuple[str, ...], int]]
             else:
                 processes.append(run_log.start(command, cwd=PROJECT_ROOT, env={**env, **run_log.environment()},
                                                start_new_session=True))
+            nice_session(processes[-1].pid, niceness)
         while True:
             codes = [process.poll() for process in processes]
             if any(code not in (None, 0) for code in codes):
