@@ -179,7 +179,9 @@ def bench_backlog(settings: Settings, trades: int, progress: Progress) -> dict:
         load_backlog(private, trades, minutes=120, progress=progress)
         progress(f"running the streaming job over {trades:,} trades (--available-now) ...")
         log = private.spark.checkpoint_root.parent / "job.log"
-        started = time.perf_counter()
+        journal = private.spark.checkpoint_root.parent / "phases.jsonl"
+        private = private.model_copy(update={"spark": private.spark.model_copy(update={"phase_journal": journal})})
+        since, started = time.time(), time.perf_counter()
         job = start_job(private, log, "--available-now")
         memory = PeakMemory(job.pid)
         code = job.wait()
@@ -194,7 +196,8 @@ def bench_backlog(settings: Settings, trades: int, progress: Progress) -> dict:
             raise RuntimeError(f"Iceberg holds {stored:,} trades, not {trades:,}; log {log}")
         return {"backlog_trades": trades, "backlog_wall_seconds": round(wall, 1),
                 "backlog_processing_seconds": round(window, 1),
-                "backlog_trades_per_second": round(trades / window), **peaks}
+                "backlog_trades_per_second": round(trades / window), **peaks,
+                "backlog_phases": phase_figures(journal, since, time.time())}
 
 
 def bench_latency(settings: Settings, rate: float, seconds: float, bars_trigger_seconds: float,
