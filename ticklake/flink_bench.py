@@ -18,7 +18,7 @@ from ticklake.config import Settings
 from ticklake.demo import free_port
 from ticklake.live import lag
 from ticklake.security import kafka_python
-from ticklake.stream_bench import BarWatcher, load_backlog, percentiles, private_pipeline
+from ticklake.stream_bench import BarWatcher, load_backlog, percentiles, private_pipeline, topic_trades
 
 Progress = Callable[[str], None]
 
@@ -109,7 +109,7 @@ def bench_latency(settings: Settings, guarantee: str, rate: float, seconds: floa
             time.sleep(5)  # the last trades reach their bars
             watcher.stop()
             flink_live.stop(private)
-        latencies, failures = watcher.latencies(private, since_ms=measured_from * 1000)
+        latencies, failures = watcher.latencies(list(topic_trades(private)), since_ms=measured_from * 1000)
         prefix = guarantee.replace("-", "_")
         return {f"{prefix}_trades": len(latencies) + failures, f"{prefix}_failures": failures,
                 **percentiles(prefix, latencies), **{f"{prefix}_{k}": v for k, v in jvm.items()}}
