@@ -2,7 +2,9 @@
 
 Speaks Finnhub's protocol (``subscribe``/``unsubscribe`` in, ``trade``/``ping``/``error``
 frames out). Prices are per-symbol random walks, rates are bursty, frames carry several
-trades, some trades are ``v = 0`` price updates. Every trade sent is recorded in
+trades, some trades are ``v = 0`` price updates. With ``events_every_minutes`` the market has
+events now and then (``MarketEvents``: price shocks, failed rallies, bursts of block trades), so
+that the real-time job finds something to alert on. Every trade sent is recorded in
 ``FeedServer.sent`` so tests can check that each one arrived exactly once;
 ``FeedOptions.sent_log`` also writes every frame sent, with its connection's number, as NDJSON.
 """
@@ -52,6 +54,8 @@ class FeedOptions:
     sent_log: Path | None = None  # NDJSON, a line per frame sent: {"connection": n, "frame": "<text>"}
     # Keep every trade sent in FeedServer.sent, for tests; a long-running feed only counts.
     keep_sent: bool = True
+    # Market events (MarketEvents) every this many minutes of market time, symbols in turn (0: none).
+    events_every_minutes: float = 0.0
 
 
 @dataclass
@@ -62,6 +66,79 @@ class SymbolWalk:
     def step(self) -> float:
         self.price = max(0.01, self.price * math.exp(self.rng.gauss(0, 0.0005)))
         return round(self.price, 4)
+
+
+EVENT_KINDS = ("shock", "rally", "burst")
+SHOCK = 0.04  # a price shock: 4 %, up and down in turn
+RALLY_PER_MINUTE = 0.03  # a rally: 3 % a minute for three minutes, then 11 % down in the fourth
+BURST_VOLUME = 20  # a burst: a minute of trades 20 times their usual volume
+
+
+@dataclass(frozen=True)
+class MarketEvent:
+    """One symbol's event from ``start_ms`` of market time on. Its moves are far larger than the
+    random walk's minute to minute (about 0.6 % at the demo's rate), so they show in any run:
+
+    - ``shock``: the price steps by ``SHOCK`` (up or down) and stays there;
+    - ``rally``: three minutes each closing ``RALLY_PER_MINUTE`` higher, then a minute that gives
+      all of it back and one minute's rise more (a failed rally);
+    - ``burst``: one minute of block trades, each volume ``BURST_VOLUME`` times its usual.
+    """
+
+    kind: str
+    symbol: str
+    start_ms: int
+    up: bool = True
+    MINUTES = {"shock": 0, "rally": 4, "burst": 1}
+
+    def over(self, t_ms: int) -> bool:
+        return t_ms >= self.start_ms + self.MINUTES[self.kind] * 60_000
+
+    def price_factor(self, t_ms: int) -> float:
+        minutes = min(max(0.0, (t_ms - self.start_ms) / 60_000), self.MINUTES[self.kind])
+        if self.kind == "shock":
+            return 1 + SHOCK if self.up else 1 - SHOCK
+        if self.kind == "rally":  # up for three minutes, then down to one minute's rise below the start
+            return math.exp(RALLY_PER_MINUTE * (minutes if minutes <= 3 else 3 - 4 * (minutes - 3)))
+        return 1.0
+
+    def volume_factor(self, t_ms: int) -> float:
+        return BURST_VOLUME if self.kind == "burst" and self.start_ms <= t_ms < self.start_ms + 60_000 else 1.0
+
+
+@dataclass
+class MarketEvents:
+    """The k-th event starts at the first whole minute at least ``(k + 1) * every_minutes`` of
+    market time after the open, for the k-th symbol in turn (of those subscribed), of kind
+    ``EVENT_KINDS[k % 3]``; shocks go up and down in turn. An event over is folded into its
+    symbol's walk (a shock's or a rally's lasting move)."""
+
+    every_minutes: float
+    open_ms: int
+    scheduled: int = 0
+    active: list[MarketEvent] = field(default_factory=list)
+
+    def start_of(self, k: int) -> int:
+        return math.ceil((self.open_ms + (k + 1) * self.every_minutes * 60_000) / 60_000) * 60_000
+
+    def advance(self, t_ms: int, symbols: list[str], walk) -> None:
+        while self.start_of(self.scheduled) <= t_ms:
+            k = self.scheduled
+            self.active.append(MarketEvent(EVENT_KINDS[k % 3], symbols[k % len(symbols)], self.start_of(k),
+                                           up=(k // len(EVENT_KINDS)) % 2 == 0))
+            self.scheduled += 1
+        for event in [e for e in self.active if e.over(t_ms)]:
+            walk(event.symbol).price *= event.price_factor(t_ms)
+            self.active.remove(event)
+
+    def factors(self, symbol: str, t_ms: int) -> tuple[float, float]:
+        """The price and volume factors of ``symbol``'s events under way at ``t_ms``."""
+        price = volume = 1.0
+        for event in self.active:
+            if event.symbol == symbol:
+                price *= event.price_factor(t_ms)
+                volume *= event.volume_factor(t_ms)
+        return price, volume
 
 
 @dataclass
@@ -79,6 +156,7 @@ class FeedServer:
         self.rng = random.Random(self.options.seed)
         self.walks: dict[str, SymbolWalk] = {}
         self.clock_started_s: float | None = None  # the market opens with the first trade
+        self.events: MarketEvents | None = None
         self.log = open(self.options.sent_log, "a", buffering=1, encoding="utf-8") if self.options.sent_log else None
 
     def close(self) -> None:
@@ -90,9 +168,11 @@ class FeedServer:
         With a trade budget the history is spread over the budget instead, so it ends at about
         now however fast the trades are taken."""
         now = time.time()
+        history_s = self.options.history_minutes * 60
         if self.clock_started_s is None:
             self.clock_started_s = now
-        history_s = self.options.history_minutes * 60
+            if self.options.events_every_minutes:
+                self.events = MarketEvents(self.options.events_every_minutes, int((now - history_s) * 1000))
         if history_s and self.options.max_trades:
             market = self.clock_started_s - history_s + history_s * self.trades_sent / self.options.max_trades
             market += now - self.clock_started_s
@@ -115,11 +195,16 @@ class FeedServer:
         if self.options.max_trades is not None:
             count = min(count, self.options.max_trades - self.trades_sent)
         now_ms = self.market_time_ms()
+        if self.events is not None:
+            self.events.advance(now_ms, symbols, self.walk)
         data = []
         for _ in range(count):
             symbol = self.rng.choice(symbols)
-            trade = {"s": symbol, "p": self.walk(symbol).step(), "t": now_ms,
-                     "v": 0 if self.rng.random() < 0.05 else self.rng.choice([1, 2, 5, 10, 100, 0.5])}
+            price, volume = self.walk(symbol).step(), 0 if self.rng.random() < 0.05 else self.rng.choice([1, 2, 5, 10, 100, 0.5])
+            if self.events is not None:
+                price_factor, volume_factor = self.events.factors(symbol, now_ms)
+                price, volume = round(price * price_factor, 4), volume * volume_factor
+            trade = {"s": symbol, "p": price, "t": now_ms, "v": volume}
             conditions = self.rng.choice(CONDITIONS)
             if conditions is not None:
                 trade["c"] = conditions

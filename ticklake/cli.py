@@ -106,6 +106,7 @@ def cmd_feed(settings: Settings, args: argparse.Namespace) -> int:
         max_trades_per_frame=args.trades_per_frame, replay_file=args.replay,
         drop_every_s=args.drop_every, stall_every_s=args.stall_every, stall_for_s=args.stall_for,
         malformed_ratio=args.malformed_ratio, error_ratio=args.error_ratio, keep_sent=False,
+        events_every_minutes=args.events_every,
     )
     run_feed(settings, host=args.host, port=args.port, options=options)
     return 0
@@ -468,6 +469,9 @@ def build_parser() -> argparse.ArgumentParser:
     feed.add_argument("--max-symbols", type=int, default=50, help="refuse subscriptions beyond this many")
     feed.add_argument("--trades-per-frame", type=int, default=8, help="at most this many trades in one frame")
     feed.add_argument("--replay", type=Path, help="send the frames of this recording (as 'ticklake record' writes)")
+    feed.add_argument("--events-every", type=float, default=0.0, metavar="MINUTES",
+                      help="a market event (price shock, failed rally, volume burst) every this many market "
+                           "minutes, symbols in turn (default: none)")
     faults = feed.add_argument_group("fault injection")
     faults.add_argument("--drop-every", type=float, help="close each connection after this many seconds")
     faults.add_argument("--stall-every", type=float, help="go silent every this many seconds ...")

@@ -29,6 +29,8 @@ def free_port() -> int:
 
 DEMO_MINUTES = 30
 DEMO_SECONDS = 10
+# A market event (producers/feed.py: MarketEvents) this often, for the real-time job's alerts.
+DEMO_EVENTS_EVERY_MINUTES = 4
 
 
 def newest_trade_time(settings: Settings) -> datetime | None:
@@ -68,14 +70,16 @@ def demo_history_minutes(settings: Settings) -> float:
 
 def start_feed(port: int, trades: int, history_minutes: float, timeout: float = 60) -> subprocess.Popen:
     """The local feed as a child process, once it listens: ``trades`` trades over the last
-    ``history_minutes`` of market time, sent in about ten seconds. Its output goes to the run log."""
+    ``history_minutes`` of market time, sent in about ten seconds, with a market event every
+    ``DEMO_EVENTS_EVERY_MINUTES``. Its output goes to the run log."""
     speed = max(1.0, history_minutes * 60 / DEMO_SECONDS)
     run_log = logs.current()
     out = run_log.child_output() if run_log else None
     feed = subprocess.Popen(
         [sys.executable, "-m", "ticklake.cli", "feed", "--host", "127.0.0.1", "--port", str(port),
          "--max-trades", str(trades), "--rate", str(trades / DEMO_SECONDS),
-         "--history-minutes", str(history_minutes), "--speed", str(speed)],
+         "--history-minutes", str(history_minutes), "--speed", str(speed),
+         "--events-every", str(DEMO_EVENTS_EVERY_MINUTES)],
         stdout=out, stderr=out,
     )
     deadline = time.monotonic() + timeout

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+from collections import deque
 
 import websockets
 
@@ -179,3 +180,63 @@ def test_a_recording_is_replayed_once_as_it_was(settings, tmp_path):
     feed, frames = run(scenario())
     assert [frame for frame in frames if frame != '{"type":"ping"}'] == lines
     assert feed.sent == trades_in(lines[0]) + trades_in(lines[2])
+
+
+def market(options: FeedOptions, symbols: list[str]) -> list[dict]:
+    """Every trade of a feed that spends its whole budget at once (no socket)."""
+    feed, trades = FeedServer(options), []
+    while not feed.exhausted:
+        frame = feed.trade_frame(symbols)
+        feed.trades_sent += len(frame["data"])
+        trades += frame["data"]
+    return trades
+
+
+def minute_bars(trades: list[dict], symbol: str) -> list[dict]:
+    bars: dict[int, dict] = {}
+    for trade in (t for t in trades if t["s"] == symbol):
+        bar = bars.setdefault(trade["t"] // 60_000, {"open": trade["p"], "volume": 0.0, "prices": []})
+        bar["close"] = trade["p"]
+        bar["volume"] += trade["v"]
+        bar["prices"].append((trade["t"], trade["p"]))
+    return [bars[minute] | {"minute": minute} for minute in sorted(bars)]
+
+
+def test_market_events_give_shocks_failed_rallies_and_volume_bursts_in_turn():
+    """The demo's market (30 minutes, 20,000 trades, an event every 4 minutes): the events'
+    moves are far above the random walk's, so each shows whatever the walk does around it."""
+    symbols = ["AAPL", "MSFT", "AMZN", "BINANCE:BTCUSDT", "BINANCE:ETHUSDT"]
+    plain = market(FeedOptions(max_trades=20_000, history_minutes=30, seed=7), symbols)
+    trades = market(FeedOptions(max_trades=20_000, history_minutes=30, seed=7, events_every_minutes=4), symbols)
+    assert [t["s"] for t in trades] == [t["s"] for t in plain]  # the same market, events on top
+
+    def biggest_move_in_a_minute(symbol: str) -> float:
+        """The largest change of a trade's price against the lowest or highest of the minute before it."""
+        window: deque[tuple[int, float]] = deque()
+        move = 0.0
+        for trade in (t for t in trades if t["s"] == symbol):
+            while window and window[0][0] < trade["t"] - 60_000:
+                window.popleft()
+            if window:
+                prices = [p for _, p in window]
+                move = max(move, trade["p"] / min(prices) - 1, 1 - trade["p"] / max(prices))
+            window.append((trade["t"], trade["p"]))
+        return move
+
+    def failed_rallies(symbol: str) -> int:
+        bars = minute_bars(trades, symbol)
+        return sum(all(b["close"] > b["open"] and b["close"] > a["close"] for a, b in zip(bars[i - 1:i + 2], bars[i:i + 3]))
+                   and bars[i + 3]["close"] < bars[i]["open"] for i in range(1, len(bars) - 3))
+
+    def bursts(symbol: str) -> int:
+        volumes = [b["volume"] for b in minute_bars(trades, symbol)]
+        return sum(volumes[i] > 5 * sum(volumes[i - 5:i]) / 5 for i in range(5, len(volumes)))
+
+    # k-th event for the k-th symbol: AAPL shock (min 4), MSFT rally (8-12), AMZN burst (12), BTC shock (16), ...
+    assert biggest_move_in_a_minute("AAPL") > 0.03 and biggest_move_in_a_minute("BINANCE:BTCUSDT") > 0.03
+    assert failed_rallies("MSFT") >= 1 and failed_rallies("BINANCE:ETHUSDT") >= 1
+    assert bursts("AMZN") == 1 and bursts("AAPL") == 1
+    # without events: no such moves or bursts (a failed rally of the walk's own now and then)
+    trades = plain
+    assert max(biggest_move_in_a_minute(s) for s in symbols) < 0.02
+    assert sum(bursts(s) for s in symbols) == 0
