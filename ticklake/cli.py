@@ -354,13 +354,14 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
         f = settings.flink
         result = {"settings": {"checkpoint_interval_ms": f.checkpoint_interval_ms, "mini_batch_ms": f.mini_batch_ms,
                                "parallelism": f.parallelism, "heap": f.heap, "rate": args.rate,
-                               "seconds": args.seconds, "warmup_seconds": args.warmup_seconds}}
+                               "seconds": args.seconds, "warmup_seconds": args.warmup_seconds,
+                               "with_stream": args.with_stream}}
         if args.seconds:
             for guarantee in ("exactly-once", "at-least-once"):
                 result |= flink_bench.bench_latency(settings, guarantee, args.rate, args.seconds, args.warmup_seconds,
-                                                    _progress)
+                                                    _progress, with_stream=args.with_stream)
         if args.trades:
-            result |= flink_bench.bench_backlog(settings, args.trades, _progress)
+            result |= flink_bench.bench_backlog(settings, args.trades, _progress, with_stream=args.with_stream)
     elif args.what == "backtest":
         from ticklake.backtest.bench import bench_backtest
 
@@ -615,6 +616,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "as ticklake stream runs them)")
     bench.add_argument("--warmup-seconds", type=float, default=300,
                        help="stream, flink latency: load before the measured trades (JIT warm-up, catching up)")
+    bench.add_argument("--with-stream", action="store_true",
+                       help="flink: the Spark job (ticklake stream) runs beside it over the same trades")
     bench.add_argument("--days", type=int, default=252, help="backtest: trading days of 1-minute bars per symbol")
     bench.set_defaults(func=cmd_bench)
 

@@ -3,6 +3,7 @@ least once, its backlog throughput through all outputs, and its CPU and memory, 
 (docs/BENCHMARKS.md)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -16,7 +17,7 @@ from pathlib import Path
 from jobs import flink_live
 from ticklake.config import Settings
 from ticklake.demo import free_port
-from ticklake.live import lag
+from ticklake.live import lag, live_bars
 from ticklake.security import kafka_python
 from ticklake.stream_bench import BarWatcher, load_backlog, percentiles, private_pipeline, topic_trades
 
@@ -85,13 +86,35 @@ def start_load(settings: Settings, rate: float) -> tuple[subprocess.Popen, subpr
     return feed, producer
 
 
+@contextlib.contextmanager
+def stream_beside(settings: Settings, progress: Progress):
+    """``ticklake stream`` (the Spark job: bars to Cassandra, raw trades, lake) over the same
+    trades topic while the block runs, without metrics endpoints; stopped with SIGTERM after."""
+    env = {**os.environ, **settings.as_environment(), "TICKLAKE_SPARK__METRICS_PORT": "0",
+           "TICKLAKE_SPARK__STORES_METRICS_PORT": "0"}
+    progress(f"the Spark job (ticklake stream) beside it, over {settings.kafka.trades_topic} ...")
+    stream = subprocess.Popen([sys.executable, "-m", "ticklake.cli", "stream"], env=env, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield stream
+    finally:
+        stream.send_signal(signal.SIGTERM)
+        try:
+            stream.wait(120)
+        except subprocess.TimeoutExpired:
+            stream.kill()
+            stream.wait()
+
+
 def bench_latency(settings: Settings, guarantee: str, rate: float, seconds: float, warmup_seconds: float,
-                  progress: Progress) -> dict:
+                  progress: Progress, with_stream: bool = False) -> dict:
     """Receipt of a trade by the producer (local feed -> ``ticklake produce``) -> a committed live
     bar showing it, for the trades received after ``warmup_seconds`` of load. A measured trade
-    that no bar ever showed counts as a failure."""
-    with private_pipeline(settings, f"flink_{guarantee.split('-')[0]}") as private:
+    that no bar ever showed counts as a failure. ``with_stream``: the Spark job runs beside it."""
+    with private_pipeline(settings, f"flink_{guarantee.split('-')[0]}") as private, contextlib.ExitStack() as stack:
         private = _with_guarantee(private, guarantee)
+        if with_stream:
+            stack.enter_context(stream_beside(private, progress))
         flink_live.start(private)
         feed, producer = start_load(private, rate)
         watcher = LiveBarWatcher(private)
@@ -115,11 +138,15 @@ def bench_latency(settings: Settings, guarantee: str, rate: float, seconds: floa
                 **percentiles(prefix, latencies), **{f"{prefix}_{k}": v for k, v in jvm.items()}}
 
 
-def bench_backlog(settings: Settings, trades: int, progress: Progress) -> dict:
+def bench_backlog(settings: Settings, trades: int, progress: Progress, with_stream: bool = False) -> dict:
     """``trades`` trades already in Kafka, through every output exactly once: seconds from the
-    job running to its checkpoint that covers the last offset (outputs commit with it)."""
-    with private_pipeline(settings, "flink_backlog") as private:
+    job running to its checkpoint that covers the last offset (outputs commit with it); a trade
+    its committed live bar does not count is a failure.
+    ``with_stream``: the Spark job works through the same backlog beside it."""
+    with private_pipeline(settings, "flink_backlog") as private, contextlib.ExitStack() as stack:
         load_backlog(private, trades, minutes=120, progress=progress)
+        if with_stream:
+            stack.enter_context(stream_beside(private, progress))
         progress(f"the real-time job over a backlog of {trades:,} trades ...")
         flink_live.start(private)
         try:
@@ -132,6 +159,8 @@ def bench_backlog(settings: Settings, trades: int, progress: Progress) -> dict:
             jvm = usage.figures()
         finally:
             flink_live.stop(private)
-        return {"backlog_trades": trades, "backlog_seconds": round(seconds, 1),
+        # Every trade counted in its final live bar, else a failure (loaded trades are all valid).
+        counted = sum(bar["trade_count"] for bar in live_bars(private).values())
+        return {"backlog_trades": trades, "backlog_failures": trades - counted, "backlog_seconds": round(seconds, 1),
                 "backlog_trades_per_second": round(trades / seconds),
                 **{f"backlog_{k}": v for k, v in jvm.items()}}
