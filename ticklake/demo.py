@@ -144,6 +144,11 @@ def show_the_real_time_path(settings: Settings, since: datetime, progress: Calla
         deadline = time.monotonic() + 300
         while live.lag(settings, flink_live.group_id(settings)) > 0 and time.monotonic() < deadline:
             time.sleep(2)
+        # Offsets committed up to the end: every trade is in its live bar. The last minutes'
+        # bars close (and their alerts fire) once the partitions have idled out and the watermark
+        # moves on; the checkpoint after that commits those alerts.
+        f = settings.flink
+        time.sleep((f.idle_timeout_ms + 3 * f.checkpoint_interval_ms) / 1000)
         alerts = list(live.alerts(settings, since=since))
         print(f"\n{len(alerts)} alerts of the real-time job since {since:%H:%M} (topic {settings.flink.alerts_topic}), "
               "the newest:")
