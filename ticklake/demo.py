@@ -93,11 +93,24 @@ def start_feed(port: int, trades: int, history_minutes: float, timeout: float = 
 
 
 def run_demo(settings: Settings, trades: int, progress: Callable[[str], None]) -> int:
-    from producers.producer import run_producer_sync
+    from jobs import flink_live
 
     services.up(settings, progress=progress)
     progress("provisioning topics, keyspace, tables and lake tables ...")
     provision(settings)
+    # The real-time job runs from the start, as it is meant to: it reads the trades as the
+    # producer writes them (over a backlog, a partition read late can find the watermark past it).
+    progress("starting the real-time PyFlink job (live bars and alerts into Kafka) ...")
+    flink_live.start(settings)
+    try:
+        run_the_pipeline(settings, trades, progress)
+    finally:
+        progress(f"real-time job: {flink_live.stop(settings)}; 'ticklake flink start' keeps it running")
+    return 0
+
+
+def run_the_pipeline(settings: Settings, trades: int, progress: Callable[[str], None]) -> None:
+    from producers.producer import run_producer_sync
 
     history = demo_history_minutes(settings)
     started = datetime.now(timezone.utc) - timedelta(minutes=history + 1)
@@ -128,39 +141,36 @@ def run_demo(settings: Settings, trades: int, progress: Callable[[str], None]) -
         print(f"\nIceberg {identifier}: {rows} rows, snapshot {snapshot.snapshot_id if snapshot else None}")
     print(f"\nQuery more with: ticklake query bars {settings.producer.symbols[0]} --start {started:%Y-%m-%dT%H:%M}")
     backtest_the_bars(settings, started, end, progress)
-    show_the_real_time_path(settings, started, progress)
-    return 0
+    show_the_real_time_path(settings, started)
 
 
-def show_the_real_time_path(settings: Settings, since: datetime, progress: Callable[[str], None]) -> None:
-    """The real-time PyFlink job over the same trades: a few of its alerts and live bars, read
-    back committed from Kafka. It stops with a savepoint at the end; the next start resumes there."""
+def show_the_real_time_path(settings: Settings, since: datetime) -> None:
+    """What the real-time PyFlink job made of the same trades: a few of its alerts and live
+    bars, read back committed from Kafka, once it has read the whole trades topic."""
+    from collections import Counter
+
     from jobs import flink_live
     from ticklake import live
 
-    progress("starting the real-time PyFlink job (live bars and alerts into Kafka) ...")
-    flink_live.start(settings)
-    try:
-        deadline = time.monotonic() + 300
-        while live.lag(settings, flink_live.group_id(settings)) > 0 and time.monotonic() < deadline:
-            time.sleep(2)
-        # Offsets committed up to the end: every trade is in its live bar. The last minutes'
-        # bars close (and their alerts fire) once the partitions have idled out and the watermark
-        # moves on; the checkpoint after that commits those alerts.
-        f = settings.flink
-        time.sleep((f.idle_timeout_ms + 3 * f.checkpoint_interval_ms) / 1000)
-        alerts = list(live.alerts(settings, since=since))
-        print(f"\n{len(alerts)} alerts of the real-time job since {since:%H:%M} (topic {settings.flink.alerts_topic}), "
-              "the newest:")
-        print_rows(alerts[-8:], live.ALERT_COLUMNS)
-        symbol = settings.producer.symbols[0]
-        bars = sorted(((start, bar) for (s, start), bar in live.live_bars(settings).items()
-                       if s == symbol and start >= since), reverse=True)
-        print(f"\n{symbol}: live 1-minute bars (topic {settings.flink.bars_topic}), newest first")
-        print_rows([SimpleNamespace(**bar | {"window_start": start}) for start, bar in bars[:5]],
-                   [c for c in BAR_COLUMNS if c != "symbol"])
-    finally:
-        progress(f"real-time job: {flink_live.stop(settings)}; 'ticklake flink start' keeps it running")
+    deadline = time.monotonic() + 300
+    while live.lag(settings, flink_live.group_id(settings)) > 0 and time.monotonic() < deadline:
+        time.sleep(2)
+    # Offsets committed up to the end: every trade is in its live bar. The last minutes'
+    # bars close (and their alerts fire) once the partitions have idled out and the watermark
+    # moves on; the checkpoint after that commits those alerts.
+    f = settings.flink
+    time.sleep((f.idle_timeout_ms + 3 * f.checkpoint_interval_ms) / 1000)
+    alerts = sorted(live.alerts(settings, since=since), key=lambda alert: alert.event_time)
+    rules = ", ".join(f"{rule} {n}" for rule, n in sorted(Counter(alert.rule for alert in alerts).items()))
+    print(f"\n{len(alerts)} alerts of the real-time job since {since:%H:%M} (topic {f.alerts_topic}"
+          f"{': ' + rules if rules else ''}), the newest:")
+    print_rows(alerts[-8:], live.ALERT_COLUMNS)
+    symbol = settings.producer.symbols[0]
+    bars = sorted(((start, bar) for (s, start), bar in live.live_bars(settings).items()
+                   if s == symbol and start >= since), reverse=True)
+    print(f"\n{symbol}: live 1-minute bars (topic {f.bars_topic}), newest first")
+    print_rows([SimpleNamespace(**bar | {"window_start": start}) for start, bar in bars[:5]],
+               [c for c in BAR_COLUMNS if c != "symbol"])
 
 
 def backtest_the_bars(settings: Settings, start: datetime, end: datetime, progress: Callable[[str], None]) -> None:
