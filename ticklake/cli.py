@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import sys
 from pathlib import Path
@@ -356,12 +357,18 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
                                "parallelism": f.parallelism, "heap": f.heap, "rate": args.rate,
                                "seconds": args.seconds, "warmup_seconds": args.warmup_seconds,
                                "with_stream": args.with_stream}}
+        phases = []
         if args.seconds:
-            for guarantee in ("exactly-once", "at-least-once"):
-                result |= flink_bench.bench_latency(settings, guarantee, args.rate, args.seconds, args.warmup_seconds,
-                                                    _progress, with_stream=args.with_stream)
+            phases += [functools.partial(flink_bench.bench_latency, settings, guarantee, args.rate, args.seconds,
+                                         args.warmup_seconds, _progress, with_stream=args.with_stream)
+                       for guarantee in ("exactly-once", "at-least-once")]
         if args.trades:
-            result |= flink_bench.bench_backlog(settings, args.trades, _progress, with_stream=args.with_stream)
+            phases.append(functools.partial(flink_bench.bench_backlog, settings, args.trades, _progress,
+                                            with_stream=args.with_stream))
+        for phase in phases:
+            figures = phase()
+            _progress(json.dumps(figures))  # each phase's figures as it ends, in case a later one fails
+            result |= figures
     elif args.what == "backtest":
         from ticklake.backtest.bench import bench_backtest
 
