@@ -76,6 +76,11 @@ class KafkaWriter:
         """Flush, then release the client: afterwards every send is acked or counted as failed."""
         raise NotImplementedError
 
+    def has_room(self) -> bool:
+        """False while the client holds so many unacknowledged records that the next frame should
+        wait (the producer then waits without blocking its event loop)."""
+        return True
+
 
 class KafkaPythonWriter(KafkaWriter):
     """Callbacks per record, in the client's sender thread; one acknowledgement in
@@ -145,10 +150,13 @@ class ConfluentWriter(KafkaWriter):
         self._producer = Producer({
             **librdkafka(settings, "producer"), "acks": "all", "enable.idempotence": True,
             "delivery.timeout.ms": DELIVERY_TIMEOUT_MS, "compression.type": kafka.compression,
-            "linger.ms": 10, "batch.size": 1024 * 1024, "queue.buffering.max.messages": 500_000,
+            "linger.ms": 10, "batch.size": 1024 * 1024,
+            "queue.buffering.max.messages": settings.producer.buffer_records,
             "client.id": "ticklake-producer",
             "delivery.report.only.error": True, "on_delivery": self._delivery_failed,
         })
+        # Frames wait once the client is this full, so that a frame rarely meets a full buffer.
+        self._room_limit = max(1, settings.producer.buffer_records * 9 // 10)
         self._trades_handed_over = self._letters_handed_over = 0  # records the client accepted
         self._reported_failures = self._reported_trade_failures = 0
         self._frames: deque[tuple[int, float]] = deque()  # (records handed over by then, when)
@@ -177,10 +185,16 @@ class ConfluentWriter(KafkaWriter):
                 self._producer.produce(topic, value=value, key=key)
                 return True
             except BufferError:  # local queue full: wait for deliveries (backpressure)
+                waited = time.monotonic()
                 self._producer.poll(0.05)
+                self.metrics.backpressure_seconds.inc(time.monotonic() - waited)
+                self.metrics.kafka_pending.set(len(self._producer))
             except self._send_error as error:
                 self._failed(topic, value, error)
                 return False
+
+    def has_room(self) -> bool:
+        return len(self._producer) < self._room_limit
 
     # librdkafka serves reports in the thread that calls poll() or flush(): the producing thread,
     # or close() after it, so the counts need no lock.
@@ -194,6 +208,7 @@ class ConfluentWriter(KafkaWriter):
     def tick(self) -> None:
         self._producer.poll(0)  # serve failure reports
         in_client = len(self._producer)
+        self.metrics.kafka_pending.set(in_client)
         acked = self._handed_over() - self._reported_failures - in_client
         now, frames = time.monotonic(), self._frames
         while frames and frames[0][0] <= acked:

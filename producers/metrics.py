@@ -24,6 +24,14 @@ class ProducerMetrics:
         self.connected = Gauge("ticklake_producer_connected", "1 while the WebSocket is open", registry=r)
         self.queue_depth = Gauge(
             "ticklake_producer_queue_depth", "Frames waiting between socket reader and Kafka writer", registry=r)
+        # Backpressure: records the Kafka client holds unacknowledged, and the time the producer
+        # waited for room in it (brokers away, or too few in sync for acks=all).
+        self.kafka_pending = Gauge(
+            "ticklake_producer_kafka_pending_records", "Records handed to the Kafka client, not yet acknowledged",
+            registry=r)
+        self.backpressure_seconds = Counter(
+            "ticklake_producer_backpressure_seconds_total",
+            "Time spent waiting for room in the Kafka client's buffer (producer.buffer_records)", registry=r)
         self.produce_latency = Histogram(
             "ticklake_producer_produce_latency_seconds", "Trades handed to the Kafka client until acknowledged",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5), registry=r)

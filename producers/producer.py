@@ -1,7 +1,8 @@
 """Finnhub WebSocket -> validation -> Kafka, with reconnects, backpressure and metrics.
 
 A reader task takes frames off the socket into a bounded queue; a writer task parses them
-(producers.frames) and hands trades and dead letters to Kafka. When Kafka slows down the
+(producers.frames) and hands trades and dead letters to Kafka. When Kafka slows down or stops
+acknowledging, the Kafka client's buffer fills (producer.buffer_records), the writer waits, the
 queue fills, the reader stops reading, and the socket's own flow control slows the feed.
 """
 from __future__ import annotations
@@ -212,8 +213,19 @@ class Producer:
             if self.max_trades is not None and self.stats.trades_sent >= self.max_trades:
                 self.stopping.set()
             handled += 1
-            if not handled % self.FRAMES_PER_TURN:
+            if not sink.has_room():
+                await self._wait_for_room(sink)
+            elif not handled % self.FRAMES_PER_TURN:
                 await asyncio.sleep(0)  # let the reader and the ticker run
+
+    async def _wait_for_room(self, sink: FrameSink) -> None:
+        """Backpressure: Kafka does not acknowledge (brokers away, too few replicas in sync), so
+        frames wait in the queue, then in the socket, while the event loop goes on serving pings
+        and the ticker (which serves the client's reports). The wait is counted as it goes."""
+        while not sink.has_room():
+            began = time.monotonic()
+            await asyncio.sleep(self.TICK_SECONDS)
+            self.metrics.backpressure_seconds.inc(time.monotonic() - began)
 
     async def _tick(self, sink: FrameSink) -> None:
         """Brings metrics up to date, and serves Kafka's failure reports, between frames."""

@@ -32,6 +32,9 @@ class FrameSink(Protocol):
     def tick(self) -> None:
         """Bring the metrics up to date (called between frames)."""
 
+    def has_room(self) -> bool:
+        """False while the next frame should wait (Kafka is not acknowledging)."""
+
     def close(self) -> ProducerStats: ...
 
 
@@ -81,6 +84,9 @@ class KafkaFrameSink:
     def tick(self) -> None:
         self.writer.tick()
 
+    def has_room(self) -> bool:
+        return self.writer.has_room()
+
     def close(self) -> ProducerStats:
         """Flush: afterwards every trade handled is acknowledged or counted as a delivery error."""
         self.writer.close()
@@ -109,6 +115,9 @@ class RecordingSink:
 
     def tick(self) -> None:
         pass
+
+    def has_room(self) -> bool:
+        return True
 
     def close(self) -> ProducerStats:
         self.file.close()

@@ -161,6 +161,9 @@ class ProducerSettings(BaseModel):
     # 1.5 us of CPU per trade (a fifth of its budget at 100k trades/s) to save bandwidth that a
     # feed's trade rate hardly needs (docs/PRODUCER.md).
     websocket_compression: bool = False
+    # Records the Kafka client (confluent-kafka) may hold unacknowledged; when it is full the
+    # producer waits (backpressure, ticklake_producer_backpressure_seconds_total) and stops reading.
+    buffer_records: int = Field(default=500_000, ge=1)
 
 
 class FeedSettings(BaseModel):

@@ -94,6 +94,37 @@ def test_a_failing_writer_stops_the_producer_instead_of_hanging(settings, tmp_pa
         run(scenario())
 
 
+def test_a_full_kafka_client_makes_frames_wait_counted_without_blocking_the_event_loop(settings, tmp_path):
+    recording = tmp_path / "frames.ndjson"
+    room = {"open": False}
+
+    class Full(Producer):
+        def _sink(self):
+            sink = super()._sink()
+            sink.has_room = lambda: room["open"]
+            return sink
+
+    async def scenario():
+        async with running_feed(settings, host="127.0.0.1", port=0,
+                                options=FeedOptions(rate=2000, max_trades=300)) as feed:
+            producer = Full(settings, feed.url, max_trades=300, idle_timeout=5, options=QUICK, record_to=recording)
+            task = asyncio.create_task(producer.run())
+            turns = 0
+            while not getattr(producer, "stats", None) or producer.stats.frames == 0:
+                await asyncio.sleep(0.01)
+            for _ in range(50):  # the loop keeps turning while the writer waits
+                await asyncio.sleep(0.01)
+                turns += 1
+            handled, waited = producer.stats.frames, producer.metrics.registry.get_sample_value(
+                "ticklake_producer_backpressure_seconds_total")
+            room["open"] = True
+            return feed, await task, handled, waited, turns
+
+    feed, stats, handled, waited, turns = run(scenario())
+    assert handled == 1 and turns == 50 and waited >= 0.3  # one frame in, then the wait, counted as it went
+    assert stats.trades_sent == len(feed.sent) == 300 and recorded_trades(recording) == feed.sent
+
+
 def test_the_token_never_shows_in_logs_or_errors(settings, tmp_path, caplog):
     async def unreachable():
         producer = Producer(settings, "ws://127.0.0.1:9/?token=SECRET", options=QUICK,
@@ -133,6 +164,7 @@ def test_each_producer_has_its_own_metrics(settings):
     names = {"ticklake_producer_frames", "ticklake_producer_trades_produced", "ticklake_producer_trades_rejected",
              "ticklake_producer_delivery_errors", "ticklake_producer_reconnects", "ticklake_producer_connected",
              "ticklake_producer_queue_depth", "ticklake_producer_produce_latency_seconds",
+             "ticklake_producer_kafka_pending_records", "ticklake_producer_backpressure_seconds",
              "ticklake_producer_last_trade_timestamp_seconds", "ticklake_producer_last_trade_received_timestamp_seconds"}
     first, second = Producer(settings, "ws://x"), Producer(settings, "ws://x")
     first.metrics.reconnects.inc()
