@@ -9,6 +9,9 @@ Kafka users (the ``user`` arguments) are the names of ``KAFKA_USERS`` without th
 """
 from __future__ import annotations
 
+import subprocess
+from functools import lru_cache
+
 from ticklake.config import Settings
 from ticklake.errors import UserError
 
@@ -117,12 +120,46 @@ def cassandra_driver(settings: Settings, user: str | None = "app") -> dict:
 
 
 def ca_file(settings: Settings):
-    """The CA file; a UserError naming the setting when it is missing."""
+    """The CA file; a UserError naming the setting when it is missing or has expired."""
     path = settings.security.ca_file
     if not path.is_file():
         raise UserError(f"security.ca_file: the CA certificate {path} is missing: run 'ticklake up' (it creates "
                         "a local CA) or point TICKLAKE_SECURITY__CA_FILE at your CA's PEM file")
+    when = expired_on(path)
+    if when:
+        raise UserError(f"security.ca_file: the CA certificate {path} expired on {when}: point "
+                        "TICKLAKE_SECURITY__CA_FILE at a current one (for the local CA: delete the files of "
+                        f"{settings.security.certs_dir} and run 'ticklake up', which makes new ones)")
     return path
+
+
+def check_certificates(settings: Settings) -> None:
+    """Before the servers start: the CA and the servers' certificate exist and are current."""
+    ca_file(settings)
+    sec = settings.security
+    when = expired_on(sec.cert_file)
+    if when:
+        raise UserError(f"security.cert_file: the servers' certificate {sec.cert_file} expired on {when}: point "
+                        "TICKLAKE_SECURITY__CERT_FILE and TICKLAKE_SECURITY__KEY_FILE at a current certificate "
+                        "and key (for the local CA: delete both files and run 'ticklake up', which signs new ones)")
+
+
+def expired_on(path) -> str | None:
+    """When the PEM certificate at ``path`` expired (as openssl prints it), None while it is valid."""
+    stat = path.stat()
+    return _expired_on(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=16)
+def _expired_on(path: str, mtime_ns: int, size: int) -> str | None:
+    try:
+        result = subprocess.run(["openssl", "x509", "-in", path, "-noout", "-enddate", "-checkend", "0"],
+                                capture_output=True, text=True)
+    except FileNotFoundError:
+        return None  # no openssl here: the TLS handshake still refuses an expired certificate
+    if result.returncode == 0 or not result.stdout.startswith("notAfter="):
+        return None  # valid (or not a certificate openssl reads: the TLS handshake says what is wrong)
+    return result.stdout.splitlines()[0].removeprefix("notAfter=")
 
 
 def spark_conf(settings: Settings) -> dict[str, str]:
@@ -169,6 +206,10 @@ def cassandra_refused(settings: Settings, user: str | None, error: Exception) ->
             return UserError(f"{where} requires a login: it runs the secure profile; set TICKLAKE_SECURITY__ENABLED=true")
         return UserError(f"{where} refused the role {getattr(settings.security, name).username!r}: set its password "
                          f"in {variable}__PASSWORD or {variable}__PASSWORD_FILE")
+    if "certificate has expired" in reasons:
+        return UserError(f"TLS with {where} failed: a certificate has expired ({reasons}): renew the node's "
+                         f"certificate (security.cert_file, {settings.security.cert_file}, "
+                         "TICKLAKE_SECURITY__CERT_FILE) and restart it, or the CA (security.ca_file)")
     if "CERTIFICATE_VERIFY_FAILED" in reasons or "SSL" in reasons:
         return UserError(f"TLS with {where} failed ({reasons}): security.ca_file ({settings.security.ca_file}) must "
                          "hold the CA that signed the node's certificate")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import stat
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -170,3 +171,47 @@ def test_refusals_name_the_setting_to_fix(settings, secure):
     assert "security.ca_file" in str(security.cassandra_refused(secure, "app", untrusted))
     assert "TICKLAKE_SECURITY__ENABLED=true" in str(security.kafka_unreachable(settings, "admin"))
     assert "TICKLAKE_SECURITY__KAFKA_ADMIN__PASSWORD_FILE" in str(security.kafka_unreachable(secure, "admin"))
+
+
+def expired_certificate(folder) -> Path:
+    """A self-signed certificate valid for one day in 2020 (keytool sets the start date; openssl 3.0 cannot)."""
+    store, path = folder / "old.p12", folder / "old.crt"
+    for command in (["-genkeypair", "-alias", "old", "-keyalg", "RSA", "-keysize", "2048", "-dname", "CN=old",
+                     "-startdate", "2020/01/01", "-validity", "1", "-ext", "bc:c"],
+                    ["-exportcert", "-rfc", "-alias", "old", "-file", str(path)]):
+        subprocess.run(["keytool", *command, "-keystore", str(store), "-storetype", "PKCS12", "-storepass", "changeit"],
+                       check=True, capture_output=True)
+    return path
+
+
+def test_an_expired_ca_names_its_setting_before_any_connection(monkeypatch, tmp_path, secure):
+    ensure_local_passwords(secure)
+    old = expired_certificate(tmp_path)
+    monkeypatch.setenv("TICKLAKE_SECURITY__CA_FILE", str(old))
+    expired = Settings()
+    for client in (security.cassandra_driver, security.kafka_python, security.librdkafka, security.spark_kafka_options):
+        with pytest.raises(UserError, match="security.ca_file.*expired on Jan  2 .* 2020.*TICKLAKE_SECURITY__CA_FILE"):
+            client(expired)
+    ensure_certificates(secure)
+    assert security.expired_on(secure.security.ca_file) is None and security.kafka_python(secure)["ssl_cafile"]
+
+
+def test_up_refuses_an_expired_server_certificate_before_starting_anything(secure, tmp_path):
+    from ticklake import services
+
+    ensure_certificates(secure)
+    expired_certificate(tmp_path)
+    secure.security.cert_file.write_bytes((tmp_path / "old.crt").read_bytes())
+    with pytest.raises(UserError, match="security.cert_file.*expired on .*2020.*TICKLAKE_SECURITY__CERT_FILE"):
+        services.up(secure)
+    assert not secure.services_dir.exists()  # nothing was launched
+
+
+def test_a_node_with_an_expired_certificate_names_the_certificate_setting(secure):
+    from cassandra.cluster import NoHostAvailable
+
+    ensure_local_passwords(secure)
+    refused = NoHostAvailable("no", {"127.0.0.1:9042": OSError(
+        "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: certificate has expired (_ssl.c:1006)")})
+    message = str(security.cassandra_refused(secure, "app", refused))
+    assert "certificate has expired" in message and "TICKLAKE_SECURITY__CERT_FILE" in message

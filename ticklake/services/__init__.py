@@ -42,14 +42,17 @@ def _quiet(message: str) -> None:
 
 def up(settings: Settings, progress: Progress = _quiet, cluster: bool = False) -> list[ServiceStatus]:
     """Start whatever is not running and wait until everything answers. Idempotent. The secure
-    profile's certificates and local passwords are created first, where missing."""
+    profile's certificates and local passwords are created first, where missing, and expired
+    certificates stop it before anything starts."""
     if settings.security.enabled and not cluster:
+        from ticklake.security import check_certificates
         from ticklake.services.certs import ensure_certificates, ensure_local_passwords
 
         for path in ensure_certificates(settings):
             progress(f"security: created {path}")
         for name in ensure_local_passwords(settings):
             progress(f"security: created a password for security.{name} in {settings.security.secrets_dir}")
+        check_certificates(settings)
     return start(_services(settings, cluster), progress)
 
 
