@@ -96,6 +96,17 @@ def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cqlshrc(settings: Settings, args: argparse.Namespace) -> int:
+    from ticklake import security
+
+    text = security.cqlshrc(settings)  # first: it checks the CA file
+    if security.enabled(settings):
+        _progress(f"wrote the password of role {settings.security.cassandra_app.username!r} for cqlsh to "
+                  f"{security.write_cqlsh_credentials(settings)}")
+    print(text, end="")
+    return 0
+
+
 def cmd_feed(settings: Settings, args: argparse.Namespace) -> int:
     from producers.feed import run_feed
 
@@ -465,6 +476,8 @@ def build_parser() -> argparse.ArgumentParser:
     down.set_defaults(func=cmd_down)
     sub.add_parser("status", help="what runs, where, ports and log files").set_defaults(func=cmd_status)
     sub.add_parser("config", help="print the effective configuration (secrets hidden)").set_defaults(func=cmd_config)
+    sub.add_parser("cqlshrc", help="print a cqlshrc for these settings (secure profile: TLS, the pipeline's role, "
+                   "its password in a credentials file beside the other secrets)").set_defaults(func=cmd_cqlshrc)
 
     feed = sub.add_parser("feed", help="run the local Finnhub-compatible WebSocket feed")
     feed.add_argument("--host", default=None)

@@ -181,6 +181,40 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     }
 
 
+# --- cqlsh -------------------------------------------------------------------------------
+def cqlshrc(settings: Settings) -> str:
+    """A cqlshrc for the first contact point: with the secure profile TLS verified against the CA
+    and the pipeline's role, whose password cqlsh reads from ``cqlsh_credentials``' file (cqlsh
+    warns about passwords in the cqlshrc itself)."""
+    c = settings.cassandra
+    lines = ["; written by 'ticklake cqlshrc'", "[connection]", f"hostname = {c.contact_points[0]}", f"port = {c.port}"]
+    if enabled(settings):
+        sec = settings.security
+        lines[1:1] = ["[authentication]", f"username = {sec.cassandra_app.username}",
+                      f"credentials = {cqlsh_credentials_file(settings)}"]
+        lines += ["ssl = true", "[ssl]", f"certfile = {ca_file(settings)}", "validate = true"]
+    return "\n".join(lines) + "\n"
+
+
+def cqlsh_credentials_file(settings: Settings):
+    return settings.security.secrets_dir / "cqlsh.credentials"
+
+
+def write_cqlsh_credentials(settings: Settings):
+    """The pipeline role's current password as a cqlsh credentials file (mode 600) in security.secrets_dir."""
+    import os
+
+    sec = settings.security
+    path = cqlsh_credentials_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(f"[PlainTextAuthProvider]\nusername = {sec.cassandra_app.username}\n"
+                  f"password = {sec.credential('cassandra_app')}\n")
+    path.chmod(0o600)
+    return path
+
+
 # --- what a refused connection means --------------------------------------------------
 def kafka_unreachable(settings: Settings, user: str) -> UserError:
     """The error for clients that found no broker to talk to, naming the settings to check."""

@@ -215,3 +215,27 @@ def test_a_node_with_an_expired_certificate_names_the_certificate_setting(secure
         "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: certificate has expired (_ssl.c:1006)")})
     message = str(security.cassandra_refused(secure, "app", refused))
     assert "certificate has expired" in message and "TICKLAKE_SECURITY__CERT_FILE" in message
+
+
+def test_the_cqlshrc_uses_tls_the_pipeline_role_and_a_credentials_file_of_the_owner(secure, settings, capsys):
+    import configparser
+
+    from ticklake.cli import main
+
+    ensure_local_passwords(secure)
+    ensure_certificates(secure)
+    assert main(["cqlshrc"]) == 0
+    text = capsys.readouterr().out
+    rc = configparser.ConfigParser()
+    rc.read_string(text)
+    sec = secure.security
+    assert rc["connection"]["ssl"] == "true" and rc["ssl"]["validate"] == "true"
+    assert rc["ssl"]["certfile"] == str(sec.ca_file) and rc["authentication"]["username"] == "ticklake"
+    assert sec.credential("cassandra_app") not in text and "password" not in text
+    credentials = Path(rc["authentication"]["credentials"])
+    assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
+    assert f"password = {sec.credential('cassandra_app')}" in credentials.read_text()
+    plain = configparser.ConfigParser()
+    plain.read_string(security.cqlshrc(settings))
+    assert dict(plain["connection"]) == {"hostname": "127.0.0.1", "port": str(settings.cassandra.port)}
+    assert plain.sections() == ["connection"]
