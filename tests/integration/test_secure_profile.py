@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
@@ -135,3 +136,28 @@ def test_an_untrusted_server_certificate_names_the_ca_setting(services, tmp_path
                     "-out", str(other_ca), "-days", "1", "-subj", "/CN=someone else"], check=True, capture_output=True)
     with pytest.raises(UserError, match="security.ca_file"):
         cassandra_session(with_security(services, ca_file=other_ca))
+
+
+def test_an_expired_ca_certificate_names_its_setting(services, tmp_path):
+    from tests.unit.test_security import expired_certificate
+
+    expired = with_security(services, ca_file=expired_certificate(tmp_path))
+    with pytest.raises(UserError, match="security.ca_file.*expired on .*2020.*TICKLAKE_SECURITY__CA_FILE"):
+        cassandra_session(expired)
+    with pytest.raises(UserError, match="security.ca_file.*expired"):
+        ensure_topics(expired)
+
+
+def test_cqlsh_with_the_printed_cqlshrc_logs_in_over_tls(services, tmp_path):
+    rc = tmp_path / "cqlshrc"
+    env = {**os.environ, "HOME": str(tmp_path)}  # no ~/.cassandra of the user's
+    rc.write_text(subprocess.run([sys.executable, "-m", "ticklake.cli", "cqlshrc"], env=env, capture_output=True,
+                                 text=True, check=True).stdout)
+    cqlsh = [str(Path(sys.executable).parent / "cqlsh"), "--cqlshrc", str(rc), "-e",
+             "SELECT keyspace_name FROM system_schema.keyspaces"]
+    done = subprocess.run(cqlsh, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and services.cassandra.keyspace in done.stdout, done.stderr
+    plain = tmp_path / "plain"
+    plain.write_text(rc.read_text().replace("ssl = true", "ssl = false"))
+    refused = subprocess.run([*cqlsh[:2], str(plain), *cqlsh[3:]], env=env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0
