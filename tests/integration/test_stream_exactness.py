@@ -193,9 +193,7 @@ def test_a_cassandra_outage_is_waited_out_and_nothing_is_lost(pipeline_settings,
         svc.up(settings)
 
         trades, _ = topic_contents(settings)
-        wait_for(lambda: stored_in_cassandra(settings, trades) == len(trades), 300, log)
-        wait_for(lambda: len(lake_rows(settings, settings.iceberg.trades_table)) == len(trades), 120, log)
-        time.sleep(12)  # the last bar changes reach the lake
+        wait_until_stored(settings, trades, log)
     finally:
         kill_group(job, signal.SIGTERM)
         svc.up(settings)
@@ -211,6 +209,13 @@ def stored_in_cassandra(settings, trades) -> int:
         return len(cassandra_trade_ids(settings, {t.symbol for t in trades}, start, end))
     except NoHostAvailable:
         return -1
+
+
+def wait_until_stored(settings, trades, log: Path) -> None:
+    """Until a running job has every trade in Cassandra and the lake, and the last bars in the lake."""
+    wait_for(lambda: stored_in_cassandra(settings, trades) == len(trades), 300, log)
+    wait_for(lambda: len(lake_rows(settings, settings.iceberg.trades_table)) == len(trades), 180, log)
+    time.sleep(12)  # the last bar changes reach the lake
 
 
 def wait_for(condition, timeout: float, log: Path) -> None:
