@@ -1,5 +1,5 @@
 # The two commands of the README. Each sets up what it needs (venvs, jars, services).
-.PHONY: demo test test-fast test-slow test-secure bootstrap
+.PHONY: demo test test-fast test-slow test-secure test-brokers bootstrap
 
 bootstrap:
 	@infra/bootstrap.sh
@@ -18,3 +18,6 @@ test-slow: bootstrap
 
 test-secure: bootstrap
 	infra/test-secure.sh
+
+test-brokers: bootstrap
+	infra/test-brokers.sh
