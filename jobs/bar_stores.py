@@ -54,7 +54,7 @@ class CassandraBars:
 
     def _connect(self):
         from cassandra import ConsistencyLevel
-        from ticklake.provision import cassandra_cluster
+        from ticklake.cql import cassandra_cluster
 
         cas = self.settings.cassandra
         session = cassandra_cluster(self.settings, ConsistencyLevel.LOCAL_QUORUM).connect()

@@ -51,7 +51,7 @@ class KafkaFrameSink:
     """Validates each frame: trades to the trades topic, everything else to the dead-letter topic."""
 
     def __init__(self, settings: Settings, metrics: ProducerMetrics, rules: FrameRules) -> None:
-        from ticklake.provision import ensure_topics
+        from ticklake.topics import ensure_topics
 
         ensure_topics(settings)  # idempotent; without it a send would wait a minute for metadata
         self.metrics = metrics

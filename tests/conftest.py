@@ -21,7 +21,7 @@ def settings() -> Settings:
 
 def isolated_settings(base: Settings, tmp_path) -> Settings:
     """A copy of ``base`` with its own topics, tables and checkpoint root."""
-    from ticklake.provision import isolated
+    from ticklake.sandbox import isolated
 
     return isolated(base, uuid.uuid4().hex[:8], tmp_path / "checkpoints")
 
@@ -84,7 +84,8 @@ def services(settings: Settings) -> Settings:
 def pipeline_settings(services: Settings, tmp_path):
     """Running services plus a freshly provisioned, private set of topics and tables,
     deleted again afterwards so the shared services do not fill up."""
-    from ticklake.provision import drop_named, provision
+    from ticklake.sandbox import drop_named
+    from ticklake.provision import provision
 
     isolated = isolated_settings(services, tmp_path)
     provision(isolated)

@@ -81,7 +81,7 @@ def superuser_session(settings: Settings):
     from cassandra.auth import PlainTextAuthProvider
     from cassandra.cluster import NoHostAvailable
 
-    from ticklake.provision import cassandra_cluster
+    from ticklake.cql import cassandra_cluster
 
     sec = settings.security
     user, password = sec.cassandra_superuser.username, sec.credential("cassandra_superuser")

@@ -42,7 +42,7 @@ def bench_producer(settings: Settings, trades: int, trades_per_frame: int,
     """Feed (another process, replaying pre-built frames as fast as it can, so it costs little
     CPU) -> producer (this process) -> acknowledged Kafka writes."""
     from producers.producer import Producer
-    from ticklake.provision import ensure_topics
+    from ticklake.topics import ensure_topics
 
     ensure_topics(settings)  # set-up, not throughput: the producer's own check is then quick
     port = free_port()

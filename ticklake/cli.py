@@ -342,7 +342,7 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     if args.trades is None:
         args.trades = 1_000_000 if args.what in ("producer", "flink") else 5_000_000
     if args.what == "producer":
-        from ticklake.provision import ensure_topics
+        from ticklake.topics import ensure_topics
 
         ensure_topics(settings)
         result = bench.bench_producer(settings, args.trades, args.trades_per_frame, _progress)

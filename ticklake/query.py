@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta, timezone
 
 from ticklake.config import Settings
-from ticklake.provision import cassandra_session
+from ticklake.cql import cassandra_session
 
 
 def days(start: datetime, end: datetime) -> Iterator[date]:

@@ -22,7 +22,9 @@ import orjson
 from producers.frames import trade_json
 from ticklake import lake
 from ticklake.config import Settings
-from ticklake.provision import cassandra_session, drop_named, isolated, provision
+from ticklake.cql import cassandra_session
+from ticklake.sandbox import drop_named, isolated
+from ticklake.provision import provision
 from ticklake.submit import spark_submit_background
 
 Progress = Callable[[str], None]

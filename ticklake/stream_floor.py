@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 
 from jobs.session import build_session
 from ticklake.config import Settings
-from ticklake.provision import cassandra_cluster
+from ticklake.cql import cassandra_cluster
 
 
 def main(argv: list[str] | None = None) -> int:

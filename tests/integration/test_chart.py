@@ -86,7 +86,7 @@ def test_no_bars_says_where_it_looked(lake_settings, monkeypatch, capsys):
 
 
 def test_the_chart_of_cassandra_bars(pipeline_settings, monkeypatch, tmp_path, capsys):
-    from ticklake.provision import cassandra_session
+    from ticklake.cql import cassandra_session
 
     session = cassandra_session(pipeline_settings, pipeline_settings.cassandra.keyspace)
     try:

@@ -141,7 +141,7 @@ def load_in_order(settings: Settings, minutes: int = 20) -> None:
 def load_with_expected_alerts(settings: Settings, tmp_path) -> dict[str, tuple]:
     """Load the trades topic (``load_in_order``) and return the alerts of one bounded run
     without interruptions over it, into topics of its own."""
-    from ticklake.provision import ensure_topics
+    from ticklake.topics import ensure_topics
 
     load_in_order(settings)
 

@@ -69,7 +69,8 @@ def bounded_run(services, tmp_path_factory):
     """One bounded run over awkward trades (through the producer's path), poison records and
     the crafted inputs of each rule; the settings and what the topic holds."""
     from tests.conftest import isolated_settings
-    from ticklake.provision import drop_named, provision
+    from ticklake.sandbox import drop_named
+    from ticklake.provision import provision
 
     tmp_path = tmp_path_factory.mktemp("flink-realtime")
     settings = isolated_settings(services, tmp_path)

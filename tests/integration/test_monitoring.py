@@ -181,7 +181,8 @@ def poison_record(settings: Settings) -> None:
 
 @pytest.fixture(scope="module")
 def running(services, tmp_path_factory):
-    from ticklake.provision import drop_named, isolated, provision
+    from ticklake.sandbox import drop_named, isolated
+    from ticklake.provision import provision
 
     assert_exporters_loaded(services)
     root = tmp_path_factory.mktemp("monitoring")

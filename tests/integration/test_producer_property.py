@@ -44,7 +44,7 @@ def end_offsets(settings, topic: str) -> int:
 @pytest.fixture(scope="module")
 def kafka_sink_settings(services, tmp_path_factory):
     from tests.conftest import isolated_settings
-    from ticklake.provision import ensure_topics
+    from ticklake.topics import ensure_topics
 
     isolated = isolated_settings(services, tmp_path_factory.mktemp("property"))
     ensure_topics(isolated)

@@ -19,7 +19,8 @@ from tests.stores import assert_stores_hold_exactly
 from producers.feed import FeedOptions
 from ticklake.config import CASSANDRA_USERS, KAFKA_USERS, Credential, Settings
 from ticklake.errors import UserError
-from ticklake.provision import cassandra_session, ensure_topics
+from ticklake.cql import cassandra_session
+from ticklake.topics import ensure_topics
 from ticklake.submit import spark_submit_command
 
 pytestmark = [pytest.mark.integration,

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from ticklake import services as svc
-from ticklake.provision import cassandra_session
+from ticklake.cql import cassandra_session
 from ticklake.services.kafka import KafkaService
 from ticklake.services.process import pid_alive
 

@@ -10,7 +10,7 @@ from jobs import flink_live, flink_sql
 from schemas.models import Trade
 from ticklake.cli import main
 from ticklake.config import FlinkSettings, Settings
-from ticklake.provision import isolated
+from ticklake.sandbox import isolated
 
 
 def _opts(settings: Settings, tmp_path, **changes) -> dict:

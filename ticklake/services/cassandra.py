@@ -69,7 +69,7 @@ class CassandraService(JvmService):
         ]
 
     def answers(self) -> bool:
-        from ticklake.provision import cassandra_cluster
+        from ticklake.cql import cassandra_cluster
 
         # Probe the local node, whatever contact points the settings name.
         c = self.settings.cassandra
