@@ -126,6 +126,12 @@ class MinuteBar(Bar):
     last_kafka_offset: int | None = None
 
 
+# What a reader of bars or trades gets from either store: the CLI's rows, the frames of the
+# backtest and the chart.
+BAR_COLUMNS = ["symbol", "window_start", "open", "high", "low", "close", "volume", "trade_count", "vwap"]
+TRADE_COLUMNS = ["symbol", "trade_ts", "price", "volume", "exchange", "kafka_partition", "kafka_offset"]
+
+
 class QuarantinedRecord(BaseModel):
     """A Kafka record of the trades topic that the streaming job refused, with the reason."""
 

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from schemas.models import BAR_COLUMNS
 from ticklake import lake_query, query
 from ticklake.backtest.report import Chart
 from ticklake.backtest.resample import resample
 from ticklake.config import Settings
 from ticklake.errors import UserError
-from ticklake.output import BAR_COLUMNS
 from ticklake.times import shown
 
 UP, DOWN = "#1a7f37", "#cf222e"  # candles whose close is not below / below their open

@@ -9,11 +9,12 @@ import sys
 from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
+from schemas.models import BAR_COLUMNS, TRADE_COLUMNS
 from ticklake import arguments
 from ticklake.config import PROJECT_ROOT, Settings, config_file
 from ticklake.errors import UserError
 from ticklake.logs import configure_logging, run_log
-from ticklake.output import BAR_COLUMNS, FORMATS, SCHEDULE_COLUMNS, SNAPSHOT_COLUMNS, TRADE_COLUMNS, print_rows
+from ticklake.output import FORMATS, SCHEDULE_COLUMNS, SNAPSHOT_COLUMNS, print_rows
 from ticklake.submit import spark_submit
 from ticklake.timeframes import RESAMPLED
 from ticklake.times import shown

@@ -12,7 +12,8 @@ from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 from ticklake import lake, logs, query, services
-from ticklake.output import BAR_COLUMNS, print_rows
+from schemas.models import BAR_COLUMNS
+from ticklake.output import print_rows
 from ticklake.submit import spark_submit
 from ticklake.config import Settings
 from ticklake.errors import UserError

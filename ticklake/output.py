@@ -6,8 +6,6 @@ import json
 import sys
 from datetime import date, datetime
 
-BAR_COLUMNS = ["symbol", "window_start", "open", "high", "low", "close", "volume", "trade_count", "vwap"]
-TRADE_COLUMNS = ["symbol", "trade_ts", "price", "volume", "exchange", "kafka_partition", "kafka_offset"]
 SCHEDULE_COLUMNS = ["job", "cron", "next_run", "last_run", "outcome", "exit_code", "command"]
 SNAPSHOT_COLUMNS = ["snapshot_id", "committed_at", "operation", "added_records", "total_records"]
 

@@ -10,11 +10,11 @@ import pandas as pd
 from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.expressions import And, BooleanExpression, GreaterThanOrEqual, In, LessThan
 
+from schemas.models import BAR_COLUMNS
 from ticklake import lake
 from ticklake.backtest.request import BacktestRequest
 from ticklake.config import PROJECT_ROOT, Settings
 from ticklake.errors import UserError
-from ticklake.output import BAR_COLUMNS
 from ticklake.times import shown
 
 
