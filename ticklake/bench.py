@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ticklake.config import Settings
-from ticklake.demo import free_port
+from ticklake.services.process import free_port
 
 
 def machine() -> str:

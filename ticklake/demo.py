@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -19,13 +18,7 @@ from ticklake.config import Settings
 from ticklake.errors import UserError
 from ticklake.provision import provision
 from ticklake.security import kafka_python
-from ticklake.services.process import port_in_use
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from ticklake.services.process import free_port, port_in_use
 
 
 DEMO_MINUTES = 30

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from jobs import flink_live
 from ticklake.config import Settings
-from ticklake.demo import free_port
 from ticklake.live import lag, live_bars
+from ticklake.services.process import free_port
 from ticklake.security import kafka_python
 from ticklake.stream_bench import BarWatcher, load_backlog, percentiles, private_pipeline, topic_trades
 

@@ -22,7 +22,7 @@ def catalog(settings: Settings) -> SqlCatalog:
     return SqlCatalog(ice.catalog_name, uri=ice.sqlalchemy_uri, warehouse=ice.warehouse_uri)
 
 
-def _time_spec(schema, time_column: str, transform: Transform = DayTransform()) -> PartitionSpec:
+def time_partitioning(schema, time_column: str, transform: Transform = DayTransform()) -> PartitionSpec:
     field = schema.find_field(time_column)
     unit = type(transform).__name__.removesuffix("Transform").lower()
     return PartitionSpec(
@@ -46,12 +46,12 @@ def table_specs(settings: Settings) -> dict[str, tuple]:
     trades, minute_bars, bars = iceberg_schema(TradeRow), iceberg_schema(MinuteBar), iceberg_schema(Bar)
     quarantine = iceberg_schema(QuarantinedRecord)
     specs = {
-        f"{ice.namespace}.{ice.trades_table}": (trades, _time_spec(trades, "trade_ts")),
-        f"{ice.namespace}.{ice.bars_table}": (minute_bars, _time_spec(minute_bars, "window_start")),
-        f"{ice.namespace}.{ice.quarantine_table}": (quarantine, _time_spec(quarantine, "quarantined_at")),
+        f"{ice.namespace}.{ice.trades_table}": (trades, time_partitioning(trades, "trade_ts")),
+        f"{ice.namespace}.{ice.bars_table}": (minute_bars, time_partitioning(minute_bars, "window_start")),
+        f"{ice.namespace}.{ice.quarantine_table}": (quarantine, time_partitioning(quarantine, "quarantined_at")),
     }
     for timeframe in ice.rollup_tables:
-        specs[rollup_identifier(settings, timeframe)] = (bars, _time_spec(bars, "window_start",
+        specs[rollup_identifier(settings, timeframe)] = (bars, time_partitioning(bars, "window_start",
                                                                           _rollup_transform(timeframe)))
     return specs
 
@@ -122,16 +122,3 @@ def ensure_backtest_tables(settings: Settings) -> None:
     properties = table_properties(settings)
     for identifier, (schema, spec) in backtest_table_specs(settings).items():
         ensure_table(cat, identifier, schema, spec, properties)
-
-
-def recreate_bars_table(settings: Settings, table: str) -> Table:
-    """An empty bars table ``table`` (``Bar`` columns, partitioned by day) in the lake's
-    namespace, dropped first if it exists: for benchmarks and tests that bring their own bars."""
-    cat = catalog(settings)
-    cat.create_namespace_if_not_exists(settings.iceberg.namespace)
-    schema = iceberg_schema(Bar)
-    spec = _time_spec(schema, "window_start")
-    identifier = f"{settings.iceberg.namespace}.{table}"
-    if cat.table_exists(identifier):
-        cat.purge_table(identifier)
-    return cat.create_table(identifier, schema=schema, partition_spec=spec)

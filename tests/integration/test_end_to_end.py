@@ -9,7 +9,7 @@ import pytest
 
 from tests import reference
 from tests.stores import assert_stores_hold_exactly, cassandra_bars, time_range
-from ticklake.demo import free_port
+from ticklake.services.process import free_port
 from ticklake.cql import cassandra_session
 from ticklake.submit import spark_submit
 from ticklake.security import kafka_python

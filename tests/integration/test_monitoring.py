@@ -20,7 +20,7 @@ import pytest
 
 from ticklake import services as svc
 from ticklake.config import PROJECT_ROOT, Settings
-from ticklake.demo import free_port
+from ticklake.services.process import free_port
 from ticklake.monitoring.receiver import firing
 from ticklake.services.local import stop_all
 from ticklake.services.process import port_in_use

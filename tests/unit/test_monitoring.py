@@ -145,7 +145,7 @@ def test_an_endpoint_is_announced_as_a_target_file_until_withdrawn(local_setting
 def test_a_served_endpoint_binds_its_host_and_is_announced(local_settings):
     from prometheus_client import CollectorRegistry, Counter
 
-    from ticklake.demo import free_port
+    from ticklake.services.process import free_port
     from ticklake.monitoring.targets import serve_metrics
 
     registry = CollectorRegistry()

@@ -13,8 +13,8 @@ from ticklake.config import PROJECT_ROOT
 from ticklake.services.cassandra import CassandraService
 from ticklake.services.kafka import KafkaService
 from ticklake.services.local import LAUNCH_MARK
-from ticklake.services.process import ServiceError, java_binary, pid_alive, port_in_use, runs_main_class, tail, \
-    terminate_groups
+from ticklake.services.process import ServiceError, free_port, java_binary, pid_alive, port_in_use, runs_main_class, \
+    tail, terminate_groups
 
 
 @pytest.fixture
@@ -35,12 +35,6 @@ def fake_jars(settings, name: str) -> None:
     jars = settings.jars_dir / name
     jars.mkdir(parents=True)
     (jars / f"{name}.jar").touch()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def dead_pid() -> int:

@@ -7,6 +7,7 @@ from datetime import date, datetime, timezone
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from pyiceberg.table import Table
 
 from schemas.derive import iceberg_schema
 from schemas.models import Bar
@@ -53,4 +54,17 @@ def write_bars(settings: Settings, table: str, bars: pd.DataFrame, width: pd.Tim
         bars["vwap"] = np.nan
     schema = iceberg_schema(Bar).as_arrow()
     arrow = pa.Table.from_pandas(bars[schema.names], schema=schema, preserve_index=False)
-    lake.recreate_bars_table(settings, table).append(arrow)
+    _recreate_bars_table(settings, table).append(arrow)
+
+
+def _recreate_bars_table(settings: Settings, table: str) -> Table:
+    """An empty bars table ``table`` (``Bar`` columns, partitioned by day) in the lake's
+    namespace, dropped first if it exists: for benchmarks and tests that bring their own bars."""
+    cat = lake.catalog(settings)
+    cat.create_namespace_if_not_exists(settings.iceberg.namespace)
+    schema = iceberg_schema(Bar)
+    spec = lake.time_partitioning(schema, "window_start")
+    identifier = f"{settings.iceberg.namespace}.{table}"
+    if cat.table_exists(identifier):
+        cat.purge_table(identifier)
+    return cat.create_table(identifier, schema=schema, partition_spec=spec)
