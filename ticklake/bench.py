@@ -25,7 +25,7 @@ def machine() -> str:
 
 def write_recording(path: Path, symbols: list[str], trades: int, trades_per_frame: int) -> None:
     """``trades`` synthetic trades as frames of the local feed, one per line."""
-    from producers.feed import FeedOptions, FeedServer
+    from ticklake.tools.feed import FeedOptions, FeedServer
 
     feed = FeedServer(FeedOptions(max_trades_per_frame=trades_per_frame))
     written = 0

@@ -109,16 +109,14 @@ def cmd_cqlshrc(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_feed(settings: Settings, args: argparse.Namespace) -> int:
-    from producers.feed import run_feed
-
-    from producers.feed import FeedOptions
+    from ticklake.tools.feed import FeedOptions, run_feed
 
     options = FeedOptions(
         rate=args.rate or settings.feed.trades_per_second, max_trades=args.max_trades, seed=settings.feed.seed,
         history_minutes=args.history_minutes, speed=args.speed, max_symbols=args.max_symbols,
         max_trades_per_frame=args.trades_per_frame, replay_file=args.replay,
         drop_every_s=args.drop_every, stall_every_s=args.stall_every, stall_for_s=args.stall_for,
-        malformed_ratio=args.malformed_ratio, error_ratio=args.error_ratio, keep_sent=False,
+        malformed_ratio=args.malformed_ratio, error_ratio=args.error_ratio,
         events_every_minutes=args.events_every,
     )
     run_feed(settings, host=args.host, port=args.port, options=options)

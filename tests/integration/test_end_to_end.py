@@ -20,7 +20,7 @@ TRADES = 3000
 
 
 def run_feed_in_thread(settings, port: int, max_trades: int) -> threading.Thread:
-    from producers.feed import FeedOptions, serve
+    from ticklake.tools.feed import FeedOptions, serve
 
     options = FeedOptions(rate=2000, max_trades=max_trades)
     thread = threading.Thread(

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from producers.feed import FeedOptions, running_feed
+from ticklake.tools.feed import FeedOptions, running_feed
+from tests.feeds import RecordingFeed
 from producers.producer import Producer, ProducerOptions, run_producer
 from ticklake.security import kafka_python
 
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 async def feed_and_produce(settings, feed_options: FeedOptions, max_trades: int, producer_options=None):
     """The feed on a free port and a producer reading it until ``max_trades``; (producer, feed)."""
-    async with running_feed(settings, host="127.0.0.1", port=0, options=feed_options) as feed:
+    async with running_feed(settings, host="127.0.0.1", port=0, server=RecordingFeed, options=feed_options) as feed:
         producer = Producer(settings, feed.url, max_trades=max_trades, idle_timeout=15, options=producer_options)
         await producer.run()
     return producer, feed
@@ -116,7 +117,7 @@ def start_feed_thread(settings, options: FeedOptions):
 
     async def main():
         box["loop"], box["stop"] = asyncio.get_running_loop(), asyncio.Event()
-        async with running_feed(settings, host="127.0.0.1", port=0, options=options) as feed:
+        async with running_feed(settings, host="127.0.0.1", port=0, server=RecordingFeed, options=options) as feed:
             box["feed"] = feed
             started.set()
             await box["stop"].wait()
@@ -202,7 +203,7 @@ def test_record_then_replay_publishes_the_same_trades_and_dead_letters(pipeline_
     feed_options = FeedOptions(rate=3000, max_trades=1500, malformed_ratio=0.05, error_ratio=0.02, seed=21)
 
     async def record():
-        async with running_feed(settings, host="127.0.0.1", port=0, options=feed_options) as feed:
+        async with running_feed(settings, host="127.0.0.1", port=0, server=RecordingFeed, options=feed_options) as feed:
             stats = await run_producer(settings, url=feed.url, max_trades=1500, idle_timeout=10, record_to=recording)
         return stats, feed
 
@@ -226,7 +227,7 @@ def test_a_recording_served_by_the_feed_keeps_its_times_only_as_a_replay(pipelin
 
     async def produce(replay: bool):
         options = FeedOptions(rate=1e12, replay_file=recording)
-        async with running_feed(settings, host="127.0.0.1", port=0, options=options) as feed:
+        async with running_feed(settings, host="127.0.0.1", port=0, server=RecordingFeed, options=options) as feed:
             return await run_producer(settings, url=feed.url, idle_timeout=1, replay=replay)
 
     live = asyncio.run(produce(replay=False))

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from tests import reference
 from tests.integration.test_producer import start_feed_thread
 from tests.stores import assert_stores_hold_exactly
-from producers.feed import FeedOptions
+from ticklake.tools.feed import FeedOptions
 from ticklake.config import CASSANDRA_USERS, KAFKA_USERS, Credential, Settings
 from ticklake.errors import UserError
 from ticklake.cql import cassandra_session

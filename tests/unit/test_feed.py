@@ -8,7 +8,8 @@ from collections import deque
 
 import websockets
 
-from producers.feed import FeedOptions, FeedServer, running_feed
+from ticklake.tools.feed import FeedOptions, FeedServer, running_feed
+from tests.feeds import RecordingFeed
 
 SYMBOLS = ("AAPL", "BINANCE:BTCUSDT")
 
@@ -64,7 +65,7 @@ def test_trades_only_after_subscribing_only_for_those_symbols_until_max_trades(s
     options = FeedOptions(rate=5000, max_trades=300, ping_every_s=0.1, seed=3)
 
     async def scenario():
-        async with running_feed(settings, host="127.0.0.1", port=0, options=options) as feed:
+        async with running_feed(settings, host="127.0.0.1", port=0, server=RecordingFeed, options=options) as feed:
             async with websockets.connect(feed.url) as socket:
                 before = await frames_for(socket, 0.3)
                 await subscribe(socket, *SYMBOLS)
@@ -89,7 +90,7 @@ def test_unsubscribed_symbols_stop_and_too_many_symbols_are_refused(settings):
     options = FeedOptions(rate=5000, max_symbols=2, seed=4)
 
     async def scenario():
-        async with running_feed(settings, host="127.0.0.1", port=0, options=options) as feed:
+        async with running_feed(settings, host="127.0.0.1", port=0, server=RecordingFeed, options=options) as feed:
             async with websockets.connect(feed.url) as socket:
                 await subscribe(socket, *SYMBOLS, "MSFT")
                 first = await frames_until(socket, lambda got: count_trades(got) >= 100)
@@ -109,7 +110,7 @@ def test_unsubscribed_symbols_stop_and_too_many_symbols_are_refused(settings):
 def test_the_same_seed_sends_the_same_trades(settings):
     async def one_run():
         options = FeedOptions(rate=5000, max_trades=200, seed=5)
-        async with running_feed(settings, host="127.0.0.1", port=0, options=options) as feed:
+        async with running_feed(settings, host="127.0.0.1", port=0, server=RecordingFeed, options=options) as feed:
             async with websockets.connect(feed.url) as socket:
                 await subscribe(socket, *SYMBOLS)
                 await frames_until(socket, lambda got: count_trades(got) >= 200)
@@ -125,7 +126,7 @@ def test_malformed_and_error_frames_are_injected_and_every_frame_is_logged(setti
     options = FeedOptions(rate=5000, max_trades=400, malformed_ratio=0.2, error_ratio=0.1, seed=6, sent_log=log)
 
     async def scenario():
-        async with running_feed(settings, host="127.0.0.1", port=0, options=options) as feed:
+        async with running_feed(settings, host="127.0.0.1", port=0, server=RecordingFeed, options=options) as feed:
             async with websockets.connect(feed.url) as socket:
                 await subscribe(socket, *SYMBOLS)
                 frames = await frames_until(socket, lambda got: count_trades(got) >= 400)
@@ -145,7 +146,7 @@ def test_connections_are_dropped_on_schedule_and_the_log_says_which_trades_went_
 
     async def scenario():
         received = []
-        async with running_feed(settings, host="127.0.0.1", port=0, options=options) as feed:
+        async with running_feed(settings, host="127.0.0.1", port=0, server=RecordingFeed, options=options) as feed:
             for _ in range(2):
                 async with websockets.connect(feed.url) as socket:
                     await subscribe(socket, *SYMBOLS)
@@ -171,7 +172,7 @@ def test_a_recording_is_replayed_once_as_it_was(settings, tmp_path):
     options = FeedOptions(rate=1e12, replay_file=recording, ping_every_s=0.1)
 
     async def scenario():
-        async with running_feed(settings, host="127.0.0.1", port=0, options=options) as feed:
+        async with running_feed(settings, host="127.0.0.1", port=0, server=RecordingFeed, options=options) as feed:
             async with websockets.connect(feed.url) as socket:
                 await subscribe(socket, "AAPL")
                 frames = await frames_for(socket, 0.5)

@@ -11,7 +11,8 @@ import signal
 
 import pytest
 
-from producers.feed import FeedOptions, running_feed
+from ticklake.tools.feed import FeedOptions, running_feed
+from tests.feeds import RecordingFeed
 from producers.producer import Producer, ProducerOptions, backoff_delay, redact, run_producer
 from ticklake.errors import UserError
 
@@ -40,7 +41,7 @@ def test_every_trade_arrives_once_in_order_through_drops_stalls_and_bad_frames(s
                                malformed_ratio=0.03, error_ratio=0.02, seed=4)
 
     async def scenario():
-        async with running_feed(settings, host="127.0.0.1", port=0, options=feed_options) as feed:
+        async with running_feed(settings, host="127.0.0.1", port=0, server=RecordingFeed, options=feed_options) as feed:
             stats = await run_producer(settings, url=feed.url, max_trades=1500, idle_timeout=10, options=QUICK,
                                        record_to=recording)
         return feed, stats
@@ -54,7 +55,7 @@ def test_every_trade_arrives_once_in_order_through_drops_stalls_and_bad_frames(s
 
 def test_stops_when_the_feed_goes_idle(settings, tmp_path):
     async def scenario():
-        async with running_feed(settings, host="127.0.0.1", port=0,
+        async with running_feed(settings, host="127.0.0.1", port=0, server=RecordingFeed,
                                 options=FeedOptions(rate=2000, max_trades=50)) as feed:
             return await run_producer(settings, url=feed.url, idle_timeout=0.5, options=QUICK,
                                       record_to=tmp_path / "frames.ndjson")
@@ -67,7 +68,8 @@ def test_sigterm_stops_reading_and_keeps_what_was_received(settings, tmp_path):
     recording = tmp_path / "frames.ndjson"
 
     async def scenario():
-        async with running_feed(settings, host="127.0.0.1", port=0, options=FeedOptions(rate=2000)) as feed:
+        async with running_feed(settings, host="127.0.0.1", port=0, server=RecordingFeed,
+                                options=FeedOptions(rate=2000)) as feed:
             producer = Producer(settings, feed.url, options=QUICK, record_to=recording)
             task = asyncio.create_task(producer.run())
             while not getattr(producer, "stats", None) or producer.stats.trades_sent < 200:
@@ -87,7 +89,8 @@ def test_a_failing_writer_stops_the_producer_instead_of_hanging(settings, tmp_pa
             return sink
 
     async def scenario():
-        async with running_feed(settings, host="127.0.0.1", port=0, options=FeedOptions(rate=2000)) as feed:
+        async with running_feed(settings, host="127.0.0.1", port=0, server=RecordingFeed,
+                                options=FeedOptions(rate=2000)) as feed:
             await Broken(settings, feed.url, options=QUICK, record_to=tmp_path / "frames.ndjson").run()
 
     with pytest.raises(RuntimeError, match="disk full"):

@@ -4,9 +4,8 @@ Speaks Finnhub's protocol (``subscribe``/``unsubscribe`` in, ``trade``/``ping``/
 frames out). Prices are per-symbol random walks, rates are bursty, frames carry several
 trades, some trades are ``v = 0`` price updates. With ``events_every_minutes`` the market has
 events now and then (``MarketEvents``: price shocks, failed rallies, bursts of block trades), so
-that the real-time job finds something to alert on. Every trade sent is recorded in
-``FeedServer.sent`` so tests can check that each one arrived exactly once;
-``FeedOptions.sent_log`` also writes every frame sent, with its connection's number, as NDJSON.
+that the real-time job finds something to alert on. ``FeedOptions.sent_log`` writes every frame
+sent, with its connection's number, as NDJSON; a subclass can watch each frame sent (``send``).
 """
 from __future__ import annotations
 
@@ -52,8 +51,6 @@ class FeedOptions:
     # Replay: send the frames of this recording (one raw frame per line) instead of a synthetic market.
     replay_file: Path | None = None
     sent_log: Path | None = None  # NDJSON, a line per frame sent: {"connection": n, "frame": "<text>"}
-    # Keep every trade sent in FeedServer.sent, for tests; a long-running feed only counts.
-    keep_sent: bool = True
     # Market events (MarketEvents) every this many minutes of market time, symbols in turn (0: none).
     events_every_minutes: float = 0.0
 
@@ -144,7 +141,6 @@ class MarketEvents:
 @dataclass
 class FeedServer:
     options: FeedOptions
-    sent: list[dict] = field(default_factory=list)  # every trade element handed to a socket, in order
     frames_sent: int = 0
     trades_sent: int = 0  # synthetic trades handed to a socket
     malformed_sent: int = 0
@@ -271,8 +267,6 @@ class FeedServer:
         frame = self.trade_frame(symbols)
         await self.send(socket, connection, json.dumps(frame, separators=(",", ":")))
         self.trades_sent += len(frame["data"])
-        if self.options.keep_sent:
-            self.sent.extend(frame["data"])
         # Bursty pacing: exponential gaps whose mean gives the configured rate.
         mean_gap = len(frame["data"]) / max(self.options.rate, 1e-9)
         return self.rng.expovariate(1 / mean_gap) if mean_gap > 1e-4 else 0.0
@@ -282,11 +276,6 @@ class FeedServer:
             for line in recording:
                 frame = line.rstrip("\n")
                 await self.send(socket, connection, frame)
-                if self.options.keep_sent:
-                    with contextlib.suppress(ValueError, AttributeError, TypeError):
-                        parsed = json.loads(frame)
-                        if parsed.get("type") == "trade" and isinstance(parsed.get("data"), list):
-                            self.sent.extend(parsed["data"])
                 if self.options.rate < 1e9:
                     await asyncio.sleep(1 / self.options.rate)
 
@@ -310,10 +299,11 @@ class FeedServer:
 
 @contextlib.asynccontextmanager
 async def running_feed(settings: Settings, *, host: str | None = None, port: int | None = None,
-                       options: FeedOptions | None = None) -> AsyncIterator[FeedServer]:
-    """The feed, serving while the block runs, at ``feed.url`` (port 0: a free port)."""
+                       options: FeedOptions | None = None,
+                       server: type[FeedServer] = FeedServer) -> AsyncIterator[FeedServer]:
+    """The feed (a ``server``), serving while the block runs, at ``feed.url`` (port 0: a free port)."""
     opts = options or FeedOptions(rate=settings.feed.trades_per_second, seed=settings.feed.seed)
-    feed = FeedServer(opts)
+    feed = server(opts)
     host = host or settings.feed.host
     try:
         async with websockets.serve(feed.handle, host, settings.feed.port if port is None else port,
