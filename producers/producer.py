@@ -1,4 +1,5 @@
-"""Finnhub WebSocket -> validation -> Kafka, with reconnects, backpressure and metrics.
+"""A venue's WebSocket (Finnhub: producers.finnhub) -> validation -> Kafka, with reconnects,
+backpressure and metrics.
 
 A reader task takes frames off the socket into a bounded queue; a writer task parses them
 (producers.frames) and hands trades and dead letters to Kafka. When Kafka slows down or stops
@@ -9,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
-import re
 import signal
 import time
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from producers import finnhub
 from producers.metrics import ProducerMetrics
 from producers.sinks import FrameSink, KafkaFrameSink, ProducerStats, RecordingSink, frame_rules
 from ticklake.logs import configure_logging
@@ -32,7 +32,7 @@ log = logging.getLogger("ticklake.producer")
 
 @dataclass
 class ProducerOptions:
-    max_symbols: int = 50
+    max_symbols: int = finnhub.MAX_SYMBOLS
     queue_frames: int = 1_000
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
@@ -40,10 +40,6 @@ class ProducerOptions:
     silence_timeout_s: float = 90.0  # no frame this long (pings included): reconnect
     subscribe_spacing_s: float = 0.02
     max_frame_bytes: int = 1 << 20
-
-
-def redact(url: str) -> str:
-    return re.sub(r"(token=)[^&\s]+", r"\1***", url)
 
 
 def backoff_delay(attempt: int, options: ProducerOptions, rng: random.Random) -> float:
@@ -95,7 +91,7 @@ class Producer:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.stopping.set)
-        log.info("connecting to %s for %d symbols", redact(self.url), len(self.symbols))
+        log.info("connecting to %s for %d symbols", finnhub.redact(self.url), len(self.symbols))
         reader = asyncio.create_task(self._read_with_reconnects(queue))
         writer = asyncio.create_task(self._drain(queue, sink))
         ticker = asyncio.create_task(self._tick(sink))
@@ -128,12 +124,12 @@ class Producer:
                         compression="deflate" if self.settings.producer.websocket_compression else None) as socket:
                     connected_at = time.monotonic()
                     self.metrics.connected.set(1)
-                    await self._subscribe(socket)
+                    await finnhub.subscribe(socket, self.symbols, self.options.subscribe_spacing_s)
                     await self._read(socket, queue, connected_at)
             except (OSError, ConnectionClosed, InvalidHandshake, asyncio.TimeoutError) as error:
-                log.warning("connection to %s lost: %s", redact(self.url), redact(str(error)))
+                log.warning("connection to %s lost: %s", finnhub.redact(self.url), finnhub.redact(str(error)))
             except InvalidURI as error:
-                raise UserError(f"invalid feed URL: {redact(str(error))}") from None
+                raise UserError(f"invalid feed URL: {finnhub.redact(str(error))}") from None
             finally:
                 self.metrics.connected.set(0)
             if self._stop_if_idle():
@@ -147,11 +143,6 @@ class Producer:
             log.info("reconnecting in %.1f s (attempt %d)", delay, attempt)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), timeout=delay)
-
-    async def _subscribe(self, socket) -> None:
-        for symbol in self.symbols:
-            await socket.send(json.dumps({"type": "subscribe", "symbol": symbol}))
-            await asyncio.sleep(self.options.subscribe_spacing_s)
 
     async def _read(self, socket, queue: asyncio.Queue, connected_at: float) -> None:
         """Frames into the queue until stopped; a silence raises ``TimeoutError`` (reconnect).

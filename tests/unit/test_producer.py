@@ -13,7 +13,8 @@ import pytest
 
 from ticklake.tools.feed import FeedOptions, running_feed
 from tests.feeds import RecordingFeed
-from producers.producer import Producer, ProducerOptions, backoff_delay, redact, run_producer
+from producers.finnhub import redact
+from producers.producer import Producer, ProducerOptions, backoff_delay, run_producer
 from ticklake.errors import UserError
 
 QUICK = ProducerOptions(backoff_initial_s=0.05, backoff_max_s=0.2, silence_timeout_s=0.5, subscribe_spacing_s=0)
