@@ -1,5 +1,5 @@
 # The two commands of the README. Each sets up what it needs (venvs, jars, services).
-.PHONY: demo test test-fast test-slow test-secure test-brokers bootstrap
+.PHONY: demo test test-fast test-slow test-secure test-brokers lint bootstrap
 
 bootstrap:
 	@infra/bootstrap.sh
@@ -15,6 +15,10 @@ test-fast: bootstrap
 
 test-slow: bootstrap
 	.venv/bin/python -m pytest -q -m slow
+
+# The import contract of pyproject.toml (layers that import one way); the test suite runs it too.
+lint: bootstrap
+	.venv/bin/lint-imports
 
 test-secure: bootstrap
 	infra/test-secure.sh
