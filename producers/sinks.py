@@ -10,6 +10,7 @@ from producers.frames import FrameRules, parse_frame
 from producers.kafka_writer import make_writer
 from producers.metrics import ProducerMetrics
 from ticklake.config import Settings
+from ticklake.topics import ensure_topics
 
 log = logging.getLogger("ticklake.producer")
 
@@ -51,8 +52,6 @@ class KafkaFrameSink:
     """Validates each frame: trades to the trades topic, everything else to the dead-letter topic."""
 
     def __init__(self, settings: Settings, metrics: ProducerMetrics, rules: FrameRules) -> None:
-        from ticklake.topics import ensure_topics
-
         ensure_topics(settings)  # idempotent; without it a send would wait a minute for metadata
         self.metrics = metrics
         self.rules = rules

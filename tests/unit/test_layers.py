@@ -30,3 +30,12 @@ def test_every_module_is_in_a_layer():
                if not any(module == name or module.startswith(name + ".") for name in listed)
                and graph.find_modules_directly_imported_by(module)]
     assert not outside, f"modules in no layer of pyproject.toml: {outside}"
+
+
+def test_the_producer_process_loads_neither_spark_nor_the_lake():
+    """What a producer process imports (schemas.derive loads pyspark and pyiceberg only when called)."""
+    probe = ("import sys, producers.producer, producers.replay; "
+             "print(' '.join(m for m in ('pyspark', 'pyiceberg', 'pandas', 'ticklake.lake') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""
