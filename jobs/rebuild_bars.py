@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -22,18 +22,9 @@ from jobs.session import build_session, iceberg_table
 from ticklake import arguments
 from ticklake.config import Settings
 from ticklake.logs import configure_logging
-from ticklake.times import shown
+from ticklake.times import MINUTE, shown, whole
 
 log = logging.getLogger("ticklake.rebuild_bars")
-
-
-def minute_floor(value: datetime) -> datetime:
-    return value.replace(second=0, microsecond=0)
-
-
-def minute_ceil(value: datetime) -> datetime:
-    floor = minute_floor(value)
-    return floor if floor == value else floor + timedelta(minutes=1)
 
 
 def stored_trades(spark: SparkSession, settings: Settings, start: datetime, end: datetime,
@@ -46,7 +37,7 @@ def stored_trades(spark: SparkSession, settings: Settings, start: datetime, end:
 
 def rebuild(spark: SparkSession, settings: Settings, start: datetime, end: datetime, symbols: list[str]) -> int:
     """Rebuild the bars of ``[start, end)`` widened to whole minutes; returns how many were written."""
-    start, end = minute_floor(start), minute_ceil(end)
+    start, end = whole(start, end, MINUTE)
     bars = transforms.one_minute_bars(stored_trades(spark, settings, start, end, symbols)).persist()
     try:
         count = bars.count()

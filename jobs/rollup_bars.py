@@ -29,22 +29,12 @@ from schemas.models import Bar
 from ticklake import arguments
 from ticklake.config import Settings
 from ticklake.logs import configure_logging
-from ticklake.times import shown
+from ticklake.times import DAY, floor_time, shown, whole
 from ticklake.timeframes import rollup_seconds
 
 log = logging.getLogger("ticklake.rollup_bars")
 KEY = ("symbol", "window_start")
 VALUES = [name for name in Bar.model_fields if name not in (*KEY, "updated_at")]
-
-
-def day_floor(value: datetime) -> datetime:
-    return value.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def whole_days(start: datetime, end: datetime) -> tuple[datetime, datetime]:
-    """``[start, end)`` widened to UTC midnights."""
-    last = day_floor(end)
-    return day_floor(start), last if last == end else last + timedelta(days=1)
 
 
 def sql_string(text: str) -> str:
@@ -79,7 +69,7 @@ def minute_bars(spark: SparkSession, settings: Settings, start: datetime, end: d
 def rollup(spark: SparkSession, settings: Settings, start: datetime, end: datetime, timeframes: list[str],
            symbols: list[str]) -> dict[str, int]:
     """Roll up ``[start, end)`` widened to whole days; returns the number of bars per timeframe."""
-    start, end = whole_days(start, end)
+    start, end = whole(start, end, DAY)
     minutes = minute_bars(spark, settings, start, end, symbols).persist()
     counts = {}
     try:
@@ -109,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="repeat for several; default: all")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     end = args.end or datetime.now(timezone.utc)
-    start = args.start or day_floor(end) - timedelta(days=args.days - 1)
+    start = args.start or floor_time(end, DAY) - timedelta(days=args.days - 1)
     if start >= end:
         parser.error(f"--start {shown(start)} is not before --end {shown(end)}")
     timeframes = args.timeframe or list(settings.iceberg.rollup_tables)
@@ -120,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         counts = rollup(spark, settings, start, end, timeframes, args.symbol)
     finally:
         spark.stop()
-    start, end = whole_days(start, end)
+    start, end = whole(start, end, DAY)
     for timeframe, count in counts.items():
         print(f"{timeframe:>4}: {count} bars from {start:%Y-%m-%d} to {end:%Y-%m-%d} (exclusive) in "
               f"{settings.iceberg.rollup_tables[timeframe]}")

@@ -1,4 +1,5 @@
-"""Times on command lines: ISO (UTC unless it has an offset) or relative to now, for schedules."""
+"""Times on command lines (ISO, UTC unless it has an offset, or relative to now, for schedules),
+in messages, and aligned to whole minutes or days (UTC)."""
 from __future__ import annotations
 
 import re
@@ -28,3 +29,19 @@ def parse_time(text: str, now: datetime | None = None) -> datetime:
 def shown(value: datetime) -> str:
     """A time for messages: ISO to the second (``2026-11-23T09:00:00+00:00``)."""
     return value.isoformat(timespec="seconds")
+
+
+MINUTE, DAY = timedelta(minutes=1), timedelta(days=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def floor_time(value: datetime, unit: timedelta) -> datetime:
+    """The start of the whole ``unit`` (``MINUTE``, ``DAY``: UTC midnights) that holds ``value``, in UTC."""
+    return _EPOCH + (value.astimezone(timezone.utc) - _EPOCH) // unit * unit
+
+
+def whole(start: datetime, end: datetime, unit: timedelta) -> tuple[datetime, datetime]:
+    """``[start, end)`` widened to whole units: ``start`` down, ``end`` up (unless already whole)."""
+    last = floor_time(end, unit)
+    return floor_time(start, unit), last if last == end else last + unit
+

@@ -1,11 +1,11 @@
-"""Times on command lines."""
+"""Times on command lines, and aligned to whole minutes and days."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from ticklake.times import parse_time
+from ticklake.times import DAY, MINUTE, floor_time, parse_time, whole
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 
@@ -28,3 +28,16 @@ def test_relative_times_for_schedules(text, expected):
 def test_anything_else_says_what_is_accepted(text):
     with pytest.raises(ValueError, match="now-30d"):
         parse_time(text)
+
+
+def test_times_align_to_whole_utc_minutes_and_days():
+    paris = timezone(timedelta(hours=1))
+    value = datetime(2026, 11, 23, 0, 30, 59, 999_999, tzinfo=paris)  # 23:30:59.999999 UTC the day before
+    assert floor_time(value, MINUTE) == datetime(2026, 11, 22, 23, 30, tzinfo=timezone.utc)
+    assert floor_time(value, DAY) == datetime(2026, 11, 22, tzinfo=timezone.utc)
+    start, end = datetime(2026, 11, 23, 9, 0, 1, tzinfo=timezone.utc), datetime(2026, 11, 23, 9, 5, tzinfo=timezone.utc)
+    assert whole(start, end, MINUTE) == (datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc), end)
+    assert whole(start, end + timedelta(microseconds=1), MINUTE)[1] == datetime(2026, 11, 23, 9, 6, tzinfo=timezone.utc)
+    assert whole(start, end, DAY) == (datetime(2026, 11, 23, tzinfo=timezone.utc),
+                                      datetime(2026, 11, 24, tzinfo=timezone.utc))
+
