@@ -25,6 +25,7 @@ from pyspark.sql import functions as F
 from jobs.rollup import roll_up
 from jobs.session import build_session, iceberg_table
 from jobs.sinks import shared_view
+from jobs.spark_sql import merge, string_literal, timestamp_literal
 from schemas.models import Bar
 from ticklake import arguments
 from ticklake.config import Settings
@@ -37,25 +38,14 @@ KEY = ("symbol", "window_start")
 VALUES = [name for name in Bar.model_fields if name not in (*KEY, "updated_at")]
 
 
-def sql_string(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def replace_range(spark: SparkSession, rolled: DataFrame, table: str, start: datetime, end: datetime,
                   symbols: list[str]) -> None:
     """Make ``table``'s bars in ``[start, end)`` (of ``symbols``, or all) equal to ``rolled``."""
-    on = " AND ".join(f"t.{c} = s.{c}" for c in KEY)
-    changed = " OR ".join(f"NOT (t.{c} <=> s.{c})" for c in VALUES)
-    in_range = f"t.window_start >= TIMESTAMP '{start.isoformat()}' AND t.window_start < TIMESTAMP '{end.isoformat()}'"
+    in_range = f"t.window_start >= {timestamp_literal(start)} AND t.window_start < {timestamp_literal(end)}"
     if symbols:
-        in_range += f" AND t.symbol IN ({', '.join(sql_string(s) for s in symbols)})"
+        in_range += f" AND t.symbol IN ({', '.join(string_literal(s) for s in symbols)})"
     with shared_view(rolled) as view:
-        spark.sql(
-            f"MERGE INTO {table} t USING {view} s ON {on} "
-            f"WHEN MATCHED AND ({changed}) THEN UPDATE SET * "
-            f"WHEN NOT MATCHED THEN INSERT * "
-            f"WHEN NOT MATCHED BY SOURCE AND {in_range} THEN DELETE"
-        )
+        spark.sql(merge(table, view, KEY, when_changed=VALUES, delete_when=in_range))
 
 
 def minute_bars(spark: SparkSession, settings: Settings, start: datetime, end: datetime,

@@ -14,7 +14,6 @@ a read open on each connection it initialises).
 from __future__ import annotations
 
 import uuid
-from datetime import timezone
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -22,6 +21,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from jobs.spark_sql import merge, string_literal, timestamp_literal
 from schemas.models import MinuteBar
 
 QUERY_PROPERTY = "ticklake.query-id"
@@ -52,9 +52,9 @@ def sql_literal(value, data_type: T.DataType) -> str:
     if value is None:
         return f"CAST(NULL AS {data_type.simpleString()})"
     if isinstance(data_type, T.StringType):
-        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        return string_literal(value)
     if isinstance(data_type, T.TimestampType):
-        return f"TIMESTAMP'{value.astimezone(timezone.utc).isoformat()}'"
+        return timestamp_literal(value)
     if isinstance(data_type, T.DateType):
         return f"DATE'{value.isoformat()}'"
     if isinstance(data_type, (T.DoubleType, T.FloatType)):
@@ -103,11 +103,5 @@ def append_iceberg_once(lake: SparkSession, rows: DataFrame, table: str, query_i
 def merge_bars_iceberg(lake: SparkSession, bars: DataFrame, table: str) -> None:
     """Upsert 1-minute bars by ``(symbol, window_start)``; repeated, it leaves the same rows (in a new
     snapshot)."""
-    key = " AND ".join(f"t.{c} = s.{c}" for c in ("symbol", "window_start"))
-    columns = list(MinuteBar.model_fields)
     with shared_view(bars) as view:
-        lake.sql(
-            f"MERGE INTO {table} t USING {view} s ON {key} "
-            f"WHEN MATCHED THEN UPDATE SET {', '.join(f't.{c} = s.{c}' for c in columns)} "
-            f"WHEN NOT MATCHED THEN INSERT *"
-        )
+        lake.sql(merge(table, view, ("symbol", "window_start"), update=list(MinuteBar.model_fields)))
