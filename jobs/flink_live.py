@@ -19,12 +19,14 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from jobs.flink_runner import FLINK_PYTHON, FLINK_VENV, _failure_summary, _group_alive, _wait_group_gone, check_kafka, \
-    connector_jar, java_home
+from jobs.flink_runner import FLINK_PYTHON, FLINK_VENV, _failure_summary, check_kafka, connector_jar
 from schemas.derive import columns
 from schemas.models import Trade
 from ticklake.config import PROJECT_ROOT, Settings
 from ticklake.errors import UserError
+from ticklake.java import java_home
+from ticklake.processes import command_line, group_alive, processes, signal_groups, terminate_groups, \
+    wait_groups_gone
 from ticklake.security import flink_environment, flink_kafka_properties
 
 JOB = PROJECT_ROOT / "jobs" / "flink_realtime.py"
@@ -142,11 +144,10 @@ def run_bounded(settings: Settings, timeout: float = 600) -> None:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             pass
-        if not _wait_group_gone(proc.pid, 60 if proc.returncode is not None else 0):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+        if not wait_groups_gone([proc.pid], 60 if proc.returncode is not None else 0):
+            signal_groups([proc.pid], signal.SIGKILL)
             proc.wait()
-            _wait_group_gone(proc.pid, 10)
+            wait_groups_gone([proc.pid], 10)
             raise UserError(f"the real-time job took more than {timeout:.0f} s; its log: {log}")
     if proc.returncode != 0:
         raise UserError(f"the real-time job failed (exit {proc.returncode}): {_failure_summary(log.read_text())}\n"
@@ -181,7 +182,7 @@ def _running_job(settings: Settings) -> dict | None:
 def _pid(settings: Settings) -> int | None:
     with contextlib.suppress(OSError, ValueError):
         pid = int(paths(settings)["pid"].read_text())
-        return pid if _group_alive(pid) else None
+        return pid if group_alive(pid) else None
     return None
 
 
@@ -231,14 +232,9 @@ def stop(settings: Settings, timeout: float = 120) -> str:
         with contextlib.suppress(OSError, ValueError, urllib.error.URLError):
             _rest(settings, f"/jobs/{job['jid']}/stop",
                   {"drain": False, "targetDirectory": paths(settings)["savepoints"].as_uri()})
-    if not _wait_group_gone(pid, timeout if job else 0):
+    if not wait_groups_gone([pid], timeout if job else 0):
         how = "ended (it resumes from its last checkpoint)"
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGTERM)
-        if not _wait_group_gone(pid, 30):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-            _wait_group_gone(pid, 10)
+        terminate_groups([pid], 30)
     paths(settings)["pid"].unlink(missing_ok=True)
     return how
 
@@ -248,11 +244,9 @@ def gateway_pid(settings: Settings) -> int | None:
     pid = _pid(settings)
     if pid is None:
         return None
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) == pid and MAIN_CLASS.encode() in (stat.parent / "cmdline").read_bytes():
-                return int(stat.parent.name)
+    for member, fields in processes():
+        if int(fields[2]) == pid and MAIN_CLASS.encode() in (command_line(member) or []):
+            return member
     return None
 
 

@@ -6,11 +6,9 @@ needs on its command line, including the column list derived from ``schemas.mode
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,6 +20,8 @@ from schemas.derive import flink_columns
 from schemas.models import Trade
 from ticklake.config import PROJECT_ROOT, Settings
 from ticklake.errors import UserError
+from ticklake.java import java_home
+from ticklake.processes import signal_groups, wait_groups_gone
 
 FLINK_VENV = PROJECT_ROOT / ".venv-flink"
 FLINK_PYTHON = FLINK_VENV / "bin" / "python"
@@ -39,18 +39,6 @@ def connector_jar(settings: Settings) -> Path:
     if not jars:
         raise UserError(f"no Flink Kafka connector in {settings.jars_dir / 'flink'}: run infra/bootstrap.sh")
     return jars[-1]
-
-
-def java_home() -> str:
-    """JAVA_HOME for PyFlink's gateway: the one set, else the JDK of the ``java`` on PATH."""
-    home = os.environ.get("JAVA_HOME")
-    if home and (Path(home) / "bin" / "java").exists():
-        return home
-    java = shutil.which("java")
-    if not java:
-        raise UserError("Java was not found: install a JDK 17 (e.g. apt-get install openjdk-17-jdk-headless) "
-                        "or set JAVA_HOME")
-    return str(Path(java).resolve().parent.parent)
 
 
 def flink_command(settings: Settings, out_path: Path) -> list[str]:
@@ -91,35 +79,6 @@ def class_archive_args(settings: Settings, java: str) -> tuple[list[str], Path |
     except FileExistsError:
         return [], None
     return [f"-XX:ArchiveClassesAtExit={archive}", *quiet], archive
-
-
-def _group_alive(pgid: int) -> bool:
-    """Whether a process of group ``pgid`` still runs (zombies, which an init that does not
-    reap would keep forever, do not count)."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-    for stat in proc.glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # gone meanwhile
-        if int(fields[2]) == pgid and fields[0] != "Z":  # fields after the name: state, ppid, pgrp
-            return True
-    return False
-
-
-def _wait_group_gone(pgid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while _group_alive(pgid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
 
 
 def check_kafka(bootstrap_servers: str, timeout: float = 3.0) -> None:
@@ -174,14 +133,13 @@ def run_flink_smoke(settings: Settings, out_path: Path, timeout: float = 300) ->
                                 stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
         try:
             proc.wait(timeout=timeout)
-            finished = _wait_group_gone(proc.pid, JVM_EXIT_SECONDS)
+            finished = wait_groups_gone([proc.pid], JVM_EXIT_SECONDS)
         except subprocess.TimeoutExpired:
             finished = None
         if not finished:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+            signal_groups([proc.pid], signal.SIGKILL)
             proc.wait()
-            _wait_group_gone(proc.pid, 10)
+            wait_groups_gone([proc.pid], 10)
             if new_archive:
                 new_archive.unlink(missing_ok=True)  # possibly half written
         if new_archive:

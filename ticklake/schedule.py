@@ -32,6 +32,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from ticklake.config import PROJECT_ROOT, ScheduledJob, ScheduleSettings, Settings
 from ticklake.cron import longest_gap_seconds, next_time
 from ticklake.errors import UserError
+from ticklake.processes import terminate_groups
 
 log = logging.getLogger("ticklake.schedule")
 KILL_GRACE_SECONDS = 10.0
@@ -135,16 +136,7 @@ class Launched:
 
     def kill(self) -> None:
         """SIGTERM to the run's whole process group (spark-submit starts a JVM), then SIGKILL."""
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(self.process.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                self.process.wait(KILL_GRACE_SECONDS)
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        terminate_groups([self.process.pid], KILL_GRACE_SECONDS)
         self.process.wait()
 
 

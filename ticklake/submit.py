@@ -68,7 +68,7 @@ def spark_submit_together(runs: list[tuple[Settings, str, tuple[str, ...], int]]
     in a session of its own, their output on this terminal, until all end. When one fails (or on
     Ctrl-C, or a SIGTERM to this process), the others are stopped too. In a command with a run
     log, as ``spark_submit``."""
-    from ticklake.services.process import terminate_groups
+    from ticklake.processes import terminate_groups
 
     def stop(signum, frame):
         raise SystemExit(128 + signum)

@@ -15,7 +15,7 @@ import pytest
 from ticklake import services as svc
 from ticklake.cql import cassandra_session
 from ticklake.services.kafka import KafkaService
-from ticklake.services.process import pid_alive
+from ticklake.processes import pid_alive
 
 pytestmark = pytest.mark.integration
 

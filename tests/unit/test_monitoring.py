@@ -293,7 +293,7 @@ def test_jobs_run_together_end_together_and_a_failure_stops_the_others(tmp_path,
 
     from ticklake import submit
     from ticklake.errors import UserError
-    from ticklake.services.process import pid_alive
+    from ticklake.processes import pid_alive
 
     def command(settings, script, *args, spark_args=()):
         return ["sh", "-c", script], dict(os.environ)
@@ -313,7 +313,7 @@ def test_a_sigterm_to_the_launcher_stops_the_jobs_it_runs_together(tmp_path):
     import sys
     import time
 
-    from ticklake.services.process import pid_alive
+    from ticklake.processes import pid_alive
 
     marker = tmp_path / "pids"
     launcher = subprocess.Popen([sys.executable, "-c", f"""

@@ -13,8 +13,10 @@ from ticklake.config import PROJECT_ROOT
 from ticklake.services.cassandra import CassandraService
 from ticklake.services.kafka import KafkaService
 from ticklake.services.local import LAUNCH_MARK
-from ticklake.services.process import ServiceError, free_port, java_binary, pid_alive, port_in_use, runs_main_class, \
-    tail, terminate_groups
+from ticklake.processes import pid_alive, runs_main_class
+from ticklake.java import java_binary
+from ticklake.errors import ServiceError
+from ticklake.services.process import free_port, port_in_use, tail
 
 
 @pytest.fixture
@@ -180,20 +182,6 @@ def test_up_checks_every_service_before_launching_any(local_settings):
         with pytest.raises(ServiceError, match="TICKLAKE_CASSANDRA__STORAGE_PORT"):
             svc.up(taken)
     assert not KafkaService(taken).pid_file.exists()
-
-
-def test_terminate_ends_a_process_group_and_kills_what_ignores_sigterm():
-    polite = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
-    stubborn = subprocess.Popen(
-        [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-                               "print('ready', flush=True); time.sleep(60)"],
-        start_new_session=True, stdout=subprocess.PIPE, text=True,
-    )
-    assert stubborn.stdout.readline().strip() == "ready"
-    started = time.monotonic()
-    terminate_groups([polite.pid, stubborn.pid], timeout=1.0)
-    assert polite.wait(timeout=5) == -15 and stubborn.wait(timeout=5) == -9
-    assert time.monotonic() - started < 10
 
 
 def test_failure_report_quotes_only_the_last_run_of_the_log(tmp_path):

@@ -12,7 +12,7 @@ from ticklake.services.cassandra import CassandraService
 from ticklake.services.kafka import kafka_services
 from ticklake.services.local import LocalService, Progress, ServiceStatus, stop_all
 from ticklake.services.monitoring import AlertmanagerService, AlertReceiverService, PrometheusService
-from ticklake.services.process import ServiceError
+from ticklake.errors import ServiceError
 from ticklake.services.spark import SparkMasterService, SparkWorkerService
 
 __all__ = ["ServiceError", "ServiceStatus", "down", "status", "up"]

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 from ticklake.config import CASSANDRA_USERS, KAFKA_USERS, Settings
-from ticklake.services.process import ServiceError
+from ticklake.errors import ServiceError
 
 DAYS = 825
 SUBJECT_ALT_NAMES = "IP:127.0.0.1,DNS:localhost"

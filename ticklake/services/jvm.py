@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from ticklake.config import PROJECT_ROOT, Settings
 from ticklake.services.local import LocalService
-from ticklake.services.process import ServiceError, java_binary
+from ticklake.java import java_binary
+from ticklake.errors import ServiceError
 
 INFRA = PROJECT_ROOT / "infra"
 

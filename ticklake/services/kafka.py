@@ -12,7 +12,8 @@ from pathlib import Path
 
 from ticklake.config import KAFKA_USERS, Settings
 from ticklake.services.jvm import INFRA, JvmService
-from ticklake.services.process import ServiceError, java_binary
+from ticklake.java import java_binary
+from ticklake.errors import ServiceError
 
 
 BROKER_PASSWORD = "TICKLAKE_KAFKA_BROKER_PASSWORD"  # the broker's own SCRAM password, in its environment

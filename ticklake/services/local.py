@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ticklake.config import Settings
-from ticklake.services.process import ServiceError, pid_alive, port_in_use, read_pid, runs_main_class, tail, terminate_groups
+from ticklake.processes import pid_alive, runs_main_class, terminate_groups
+from ticklake.errors import ServiceError
+from ticklake.services.process import port_in_use, read_pid, tail
 
 Progress = Callable[[str], None]
 STOP_TIMEOUT = 30.0

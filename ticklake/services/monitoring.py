@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ticklake.monitoring.config import CONSOLES_DIR, alertmanager_config, prometheus_config, rendered_rules
 from ticklake.services.local import LocalService
-from ticklake.services.process import ServiceError
+from ticklake.errors import ServiceError
 
 
 def http_ok(url: str) -> bool:

@@ -1,0 +1,46 @@
+"""Process groups and /proc (ticklake/processes.py), on real child processes."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from ticklake.processes import group_alive, pid_alive, stat_fields, terminate_groups, wait_groups_gone
+
+
+def test_terminate_ends_a_process_group_and_kills_what_ignores_sigterm():
+    polite = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    stubborn = subprocess.Popen(
+        [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                               "print('ready', flush=True); time.sleep(60)"],
+        start_new_session=True, stdout=subprocess.PIPE, text=True,
+    )
+    assert stubborn.stdout.readline().strip() == "ready"
+    started = time.monotonic()
+    terminate_groups([polite.pid, stubborn.pid], timeout=1.0)
+    assert polite.wait(timeout=5) == -15 and stubborn.wait(timeout=5) == -9
+    assert time.monotonic() - started < 10
+
+
+def test_a_group_lives_while_any_member_does_and_zombies_do_not_count():
+    # The leader starts a grandchild in its group and exits: the group goes on without it.
+    leader = subprocess.Popen([sys.executable, "-c", "import subprocess, sys; "
+                               "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); print('ok')"],
+                              start_new_session=True, stdout=subprocess.PIPE, text=True)
+    assert leader.stdout.readline().strip() == "ok"
+    assert leader.wait(timeout=10) == 0
+    assert group_alive(leader.pid) and not pid_alive(leader.pid)
+    assert not wait_groups_gone([leader.pid], 0.3)
+    terminate_groups([leader.pid], timeout=5)
+    assert not group_alive(leader.pid)
+
+
+def test_an_exited_child_not_yet_reaped_is_not_alive():
+    child = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
+    deadline = time.monotonic() + 10
+    while (stat_fields(child.pid) or ["Z"])[0] != "Z" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert stat_fields(child.pid)[0] == "Z"  # a zombie until reaped
+    assert not pid_alive(child.pid) and not group_alive(child.pid)
+    child.wait()
+    assert stat_fields(child.pid) is None
