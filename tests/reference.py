@@ -40,28 +40,16 @@ def as_trade(partition: int, offset: int, value: bytes | None) -> KafkaTrade | N
 
 def read_topic(settings, topic: str) -> tuple[list[KafkaTrade], list[tuple[int, int]]]:
     """Every record of ``topic``: the trades, and the (partition, offset) of the others."""
-    from kafka import KafkaConsumer, TopicPartition
+    from ticklake import topics
 
-    from ticklake.security import kafka_python
-
-    consumer = KafkaConsumer(**kafka_python(settings), enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        end = consumer.end_offsets(partitions)
-        trades, others = [], []
-        while any(consumer.position(tp) < end[tp] for tp in partitions):
-            for tp, records in consumer.poll(timeout_ms=1000).items():
-                for r in records:
-                    trade = as_trade(tp.partition, r.offset, r.value)
-                    if trade is None:
-                        others.append((tp.partition, r.offset))
-                    else:
-                        trades.append(trade)
-        return trades, others
-    finally:
-        consumer.close()
+    trades, others = [], []
+    for r in topics.read_topic(settings, topic):
+        trade = as_trade(r.partition, r.offset, r.value)
+        if trade is None:
+            others.append((r.partition, r.offset))
+        else:
+            trades.append(trade)
+    return trades, others
 
 
 def bars(trades: list[KafkaTrade]) -> dict[tuple[str, int], dict]:

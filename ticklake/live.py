@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 
 from ticklake.config import Settings
 from ticklake.security import kafka_python
+from ticklake.topics import read_topic
 
 
 @dataclass(frozen=True)
@@ -35,50 +36,11 @@ def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
 
 
-def _consumer(settings: Settings):
-    from kafka import KafkaConsumer
-
-    return KafkaConsumer(**kafka_python(settings), enable_auto_commit=False,
-                         isolation_level="read_committed", client_id="ticklake-live")
-
-
-def records(settings: Settings, topic: str, since_ms: int | None = None, follow: bool = False,
-            poll_ms: int = 500) -> Iterator:
-    """The committed records of ``topic`` (from ``since_ms`` of Kafka record time, else from the
-    start) up to its end, or on and on with ``follow``."""
-    from kafka import TopicPartition
-
-    from ticklake.errors import UserError
-
-    consumer = _consumer(settings)
-    try:
-        known = consumer.partitions_for_topic(topic)
-        if not known:
-            raise UserError(f"the topic {topic} does not exist: run 'ticklake up'")
-        partitions = [TopicPartition(topic, p) for p in sorted(known)]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        if since_ms is not None:
-            for tp, found in consumer.offsets_for_times({tp: since_ms for tp in partitions}).items():
-                if found is None:
-                    consumer.seek_to_end(tp)
-                else:
-                    consumer.seek(tp, found.offset)
-        end = consumer.end_offsets(partitions)  # read_committed: the last stable offsets
-        while True:
-            batch = consumer.poll(timeout_ms=poll_ms)
-            for tp_records in batch.values():
-                yield from tp_records
-            if not follow and not batch and all(consumer.position(tp) >= end[tp] for tp in partitions):
-                return
-    finally:
-        consumer.close()
-
-
 def alerts(settings: Settings, since: datetime | None = None, follow: bool = False) -> Iterator[Alert]:
     """Committed alerts in the order they were written; ``since`` filters on the alert's event time."""
     since_ms = int(since.timestamp() * 1000) if since else None
-    for record in records(settings, settings.flink.alerts_topic, since_ms=since_ms, follow=follow):
+    for record in read_topic(settings, settings.flink.alerts_topic, since_ms=since_ms, follow=follow,
+                             client_id="ticklake-live"):
         if record.value is None:
             continue
         value = json.loads(record.value)
@@ -91,7 +53,7 @@ def alerts(settings: Settings, since: datetime | None = None, follow: bool = Fal
 def latest_by_key(settings: Settings, topic: str) -> dict[tuple, dict]:
     """The newest committed value of each key of an upsert topic (``{key fields}: value``)."""
     latest: dict[tuple, dict] = {}
-    for record in records(settings, topic):
+    for record in read_topic(settings, topic, client_id="ticklake-live"):
         key = tuple(json.loads(record.key).values())
         if record.value is None:
             latest.pop(key, None)
@@ -107,7 +69,6 @@ def live_bars(settings: Settings) -> dict[tuple[str, datetime], dict]:
 
 def rejected_counts(settings: Settings) -> dict[str, int]:
     return {reason: value["records"] for (reason,), value in latest_by_key(settings, settings.flink.rejects_topic).items()}
-
 
 
 def lag(settings: Settings, group: str) -> int:

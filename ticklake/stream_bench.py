@@ -24,6 +24,7 @@ from ticklake import lake
 from ticklake.config import Settings
 from ticklake.cql import cassandra_session
 from ticklake.sandbox import drop_named, isolated
+from ticklake.topics import read_topic
 from ticklake.provision import provision
 from ticklake.submit import spark_submit_background
 
@@ -348,24 +349,11 @@ def raw_latencies(settings: Settings, records: list[tuple[int, int, dict]], sinc
 
 def topic_trades(settings: Settings):
     """(partition, offset, trade) of every trade record of the trades topic."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers, enable_auto_commit=False)
-    topic = settings.kafka.trades_topic
-    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-    consumer.assign(partitions)
-    consumer.seek_to_beginning(*partitions)
-    end = consumer.end_offsets(partitions)
-    try:
-        while any(consumer.position(tp) < end[tp] for tp in partitions):
-            for tp, records in consumer.poll(timeout_ms=1000).items():
-                for record in records:
-                    try:
-                        yield tp.partition, record.offset, orjson.loads(record.value)
-                    except orjson.JSONDecodeError:
-                        continue
-    finally:
-        consumer.close()
+    for record in read_topic(settings, settings.kafka.trades_topic):
+        try:
+            yield record.partition, record.offset, orjson.loads(record.value)
+        except orjson.JSONDecodeError:
+            continue
 
 
 class BarWatcher:

@@ -1,7 +1,10 @@
-"""The pipeline's Kafka topics: their names and creating them (idempotent)."""
+"""The pipeline's Kafka topics: their names, creating them (idempotent), and reading one whole."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from ticklake.config import Settings
+from ticklake.errors import UserError
 from ticklake.security import kafka_python, kafka_unreachable
 
 
@@ -42,3 +45,36 @@ def ensure_topics(settings: Settings) -> None:
                 pass
     finally:
         admin.close()
+
+
+def read_topic(settings: Settings, topic: str, *, since_ms: int | None = None, follow: bool = False,
+               poll_ms: int = 500, client_id: str = "ticklake") -> Iterator:
+    """The committed records of ``topic`` (kafka-python's ``ConsumerRecord``: partition, offset,
+    value, ...) as polled, from ``since_ms`` of Kafka record time (else from the start) up to
+    its end, or on and on with ``follow``."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(**kafka_python(settings), enable_auto_commit=False, isolation_level="read_committed",
+                             client_id=client_id)
+    try:
+        known = consumer.partitions_for_topic(topic)
+        if not known:
+            raise UserError(f"the topic {topic} does not exist: run 'ticklake up'")
+        partitions = [TopicPartition(topic, p) for p in sorted(known)]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        if since_ms is not None:
+            for tp, found in consumer.offsets_for_times({tp: since_ms for tp in partitions}).items():
+                if found is None:
+                    consumer.seek_to_end(tp)
+                else:
+                    consumer.seek(tp, found.offset)
+        end = consumer.end_offsets(partitions)  # read_committed: the last stable offsets
+        while True:
+            batch = consumer.poll(timeout_ms=poll_ms)
+            for tp_records in batch.values():
+                yield from tp_records
+            if not follow and not batch and all(consumer.position(tp) >= end[tp] for tp in partitions):
+                return
+    finally:
+        consumer.close()

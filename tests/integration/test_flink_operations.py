@@ -19,6 +19,7 @@ from tests.integration.test_stream_exactness import load_topic
 from ticklake import live
 from ticklake.config import Settings
 from ticklake.security import kafka_python
+from ticklake.topics import read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -63,7 +64,7 @@ def listening_addresses(port: int) -> set[str]:
 
 
 def alert_ids(settings: Settings) -> list[str]:
-    return [json.loads(r.value)["alert_id"] for r in live.records(settings, settings.flink.alerts_topic)]
+    return [json.loads(r.value)["alert_id"] for r in read_topic(settings, settings.flink.alerts_topic)]
 
 
 @pytest.fixture

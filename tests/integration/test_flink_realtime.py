@@ -18,6 +18,7 @@ from tests.stores import assert_bars_equal, cassandra_bars, time_range
 from ticklake import live
 from ticklake.config import Settings
 from ticklake.security import kafka_python
+from ticklake.topics import read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -119,7 +120,7 @@ def test_records_that_are_not_trades_are_counted_by_reason(bounded_run):
 
 def test_every_alert_is_written_once_with_a_deterministic_id(bounded_run):
     settings, _, _ = bounded_run
-    ids = [json.loads(r.value)["alert_id"] for r in live.records(settings, settings.flink.alerts_topic)]
+    ids = [json.loads(r.value)["alert_id"] for r in read_topic(settings, settings.flink.alerts_topic)]
     assert ids and len(ids) == len(set(ids))
 
 

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from ticklake.tools.feed import FeedOptions, running_feed
-from tests.feeds import RecordingFeed
 from producers.producer import Producer, ProducerOptions, run_producer
-from ticklake.security import kafka_python
+from tests.feeds import RecordingFeed
+from ticklake.tools.feed import FeedOptions, running_feed
+from ticklake.topics import read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -24,21 +24,7 @@ async def feed_and_produce(settings, feed_options: FeedOptions, max_trades: int,
 
 def read_records(settings, topic: str) -> list:
     """Every record of ``topic``, in (partition, offset) order."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(**kafka_python(settings), enable_auto_commit=False)
-    try:
-        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        end = consumer.end_offsets(parts)
-        records = []
-        while any(consumer.position(tp) < end[tp] for tp in parts):
-            for batch in consumer.poll(timeout_ms=1000).values():
-                records.extend(batch)
-        return sorted(records, key=lambda r: (r.partition, r.offset))
-    finally:
-        consumer.close()
+    return sorted(read_topic(settings, topic), key=lambda r: (r.partition, r.offset))
 
 
 def dead_letters(settings) -> list[dict]:
