@@ -35,6 +35,7 @@ from jobs.bar_path import BarPath
 from jobs.bar_stores import CassandraBars, IcebergBars
 from jobs.metrics import ProgressPoller, StreamMetrics
 from jobs.session import build_session, iceberg_table
+from ticklake.backoff import backoff_seconds
 from ticklake.logs import configure_logging
 from ticklake.config import Settings
 from ticklake.security import spark_kafka_options
@@ -218,8 +219,8 @@ def run_supervised(spark: SparkSession, settings: Settings, args: argparse.Names
             failures += 1
             if failures > settings.spark.max_restarts:
                 raise
-            delay = min(settings.spark.restart_backoff_seconds * 2 ** (failures - 1),
-                        settings.spark.max_restart_backoff_seconds)
+            delay = backoff_seconds(failures - 1, settings.spark.restart_backoff_seconds,
+                                    settings.spark.max_restart_backoff_seconds)
             metrics.restarts.inc()
             log.error("a query failed (%s); restarting all queries from their checkpoints in %.0f s (%d/%d)",
                       str(error).splitlines()[0][:500], delay, failures, settings.spark.max_restarts)

@@ -23,6 +23,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from producers import finnhub
 from producers.metrics import ProducerMetrics
 from producers.sinks import FrameSink, KafkaFrameSink, ProducerStats, RecordingSink, frame_rules
+from ticklake.backoff import backoff_seconds, jittered
 from ticklake.logs import configure_logging
 from ticklake.config import Settings
 from ticklake.errors import UserError
@@ -44,8 +45,7 @@ class ProducerOptions:
 
 def backoff_delay(attempt: int, options: ProducerOptions, rng: random.Random) -> float:
     """Capped exponential backoff with full jitter in [delay/2, delay]."""
-    delay = min(options.backoff_max_s, options.backoff_initial_s * 2**attempt)
-    return rng.uniform(delay / 2, delay)
+    return jittered(backoff_seconds(attempt, options.backoff_initial_s, options.backoff_max_s), rng)
 
 
 class Producer:
