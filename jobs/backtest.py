@@ -32,7 +32,7 @@ from ticklake.backtest import report, request as req, results, store, strategies
 from ticklake.backtest.metrics import METRICS
 from ticklake.config import Settings
 from ticklake.errors import UserError
-from ticklake.logs import configure_logging
+from ticklake.logs import configure_logging, say
 from ticklake.progress import Progress
 
 log = logging.getLogger("ticklake.backtest")
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         checked = store.check(settings, req.from_args(args))
     except UserError as error:
-        print(f"[ticklake] error: {error}", file=sys.stderr)
+        say(f"error: {error}")
         return 2
     spark = build_session(settings, "ticklake-backtest")
     spark.sparkContext.setLogLevel("WARN")

@@ -20,7 +20,6 @@ table and, last, one JSON line ``{"maintenance": {...}}`` for machines.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -30,10 +29,10 @@ from datetime import datetime, timedelta, timezone
 
 from pyspark.sql import SparkSession
 
-from jobs.session import build_session
+from jobs.job import run_job
+from jobs.options import MaintainOptions
 from ticklake.config import MaintenanceSettings, Settings
 from ticklake.lake import table_specs
-from ticklake.logs import configure_logging
 
 log = logging.getLogger("ticklake.maintain_lake")
 MB = 1024 * 1024
@@ -125,24 +124,17 @@ def maintain(spark: SparkSession, settings: Settings, tables: list[str] | None =
     return reports
 
 
-def main(argv: list[str] | None = None) -> int:
-    configure_logging()
-    settings = Settings()
-    known = {identifier.split(".", 1)[1]: identifier for identifier in table_specs(settings)}
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--table", action="append", choices=sorted(known), help="repeat for several; default: all")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    spark = build_session(settings, "ticklake-maintain-lake")
-    spark.sparkContext.setLogLevel("WARN")
-    try:
-        reports = maintain(spark, settings, [known[t] for t in args.table] if args.table else None)
-    finally:
-        spark.stop()
+def run(spark: SparkSession, settings: Settings, options: MaintainOptions) -> int:
+    reports = maintain(spark, settings, options.tables or None)
     for report in reports:
         print(report.summary())
     print(json.dumps({"maintenance": {"settings": settings.maintenance.model_dump(),
                                       "tables": [asdict(report) for report in reports]}}))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_job(__doc__, MaintainOptions, "ticklake-maintain-lake", run, argv)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ widened to whole minutes, so no bar is rebuilt from part of its trades.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from datetime import datetime
@@ -18,11 +17,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs import sinks, transforms
-from jobs.session import build_session, iceberg_table
-from ticklake import arguments
+from jobs.job import run_job
+from jobs.options import RebuildOptions
+from jobs.session import iceberg_table
 from ticklake.config import Settings
-from ticklake.logs import configure_logging
-from ticklake.times import MINUTE, shown, whole
+from ticklake.times import MINUTE, whole
 
 log = logging.getLogger("ticklake.rebuild_bars")
 
@@ -49,26 +48,15 @@ def rebuild(spark: SparkSession, settings: Settings, start: datetime, end: datet
         bars.unpersist()
 
 
-def main(argv: list[str] | None = None) -> int:
-    configure_logging()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--start", required=True, type=arguments.time, help="ISO time, UTC unless it has an offset")
-    parser.add_argument("--end", required=True, type=arguments.time)
-    parser.add_argument("--symbol", action="append", default=[], type=arguments.symbol,
-                        help="repeat for several; default: all")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    if args.start >= args.end:
-        parser.error(f"--start {shown(args.start)} is not before --end {shown(args.end)}")
-    settings = Settings()
-    spark = build_session(settings, "ticklake-rebuild-bars")
-    spark.sparkContext.setLogLevel("WARN")
-    try:
-        count = rebuild(spark, settings, args.start, args.end, args.symbol)
-    finally:
-        spark.stop()
-    log.info("rebuilt %d bars of %s from %s to %s", count, ", ".join(args.symbol) or "all symbols",
-             args.start, args.end)
+def run(spark: SparkSession, settings: Settings, options: RebuildOptions) -> int:
+    count = rebuild(spark, settings, options.start, options.end, options.symbols)
+    log.info("rebuilt %d bars of %s from %s to %s", count, ", ".join(options.symbols) or "all symbols",
+             options.start, options.end)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_job(__doc__, RebuildOptions, "ticklake-rebuild-bars", run, argv)
 
 
 if __name__ == "__main__":

@@ -12,25 +12,24 @@ overlap (the default, the last two days, picks up late trades repaired by rebuil
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.rollup import roll_up
-from jobs.session import build_session, iceberg_table
+from jobs.job import run_job
+from jobs.options import RollupOptions
+from jobs.session import iceberg_table
 from jobs.sinks import shared_view
 from jobs.spark_sql import merge, string_literal, timestamp_literal
 from schemas.models import Bar
-from ticklake import arguments
 from ticklake.config import Settings
-from ticklake.logs import configure_logging
-from ticklake.times import DAY, floor_time, shown, whole
+from ticklake.times import DAY, whole
 from ticklake.timeframes import rollup_seconds
 
 log = logging.getLogger("ticklake.rollup_bars")
@@ -76,37 +75,20 @@ def rollup(spark: SparkSession, settings: Settings, start: datetime, end: dateti
     return counts
 
 
-def main(argv: list[str] | None = None) -> int:
-    configure_logging()
-    settings = Settings()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--start", type=arguments.time, help="ISO time, UTC unless it has an offset (widened to 00:00)")
-    parser.add_argument("--end", type=arguments.time, help="ISO time (widened to the next 00:00; default: now)")
-    parser.add_argument("--days", type=int, default=2, help="without --start: this many UTC days up to --end")
-    parser.add_argument("--timeframe", action="append", choices=sorted(settings.iceberg.rollup_tables),
-                        help="repeat for several; default: every configured one")
-    parser.add_argument("--symbol", action="append", default=[], type=arguments.symbol,
-                        help="repeat for several; default: all")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    end = args.end or datetime.now(timezone.utc)
-    start = args.start or floor_time(end, DAY) - timedelta(days=args.days - 1)
-    if start >= end:
-        parser.error(f"--start {shown(start)} is not before --end {shown(end)}")
-    timeframes = args.timeframe or list(settings.iceberg.rollup_tables)
-    spark = build_session(settings, "ticklake-rollup-bars")
-    spark.sparkContext.setLogLevel("WARN")
+def run(spark: SparkSession, settings: Settings, options: RollupOptions) -> int:
     began = time.monotonic()
-    try:
-        counts = rollup(spark, settings, start, end, timeframes, args.symbol)
-    finally:
-        spark.stop()
-    start, end = whole(start, end, DAY)
+    counts = rollup(spark, settings, options.start, options.end, options.timeframes, options.symbols)
+    start, end = whole(options.start, options.end, DAY)
     for timeframe, count in counts.items():
         print(f"{timeframe:>4}: {count} bars from {start:%Y-%m-%d} to {end:%Y-%m-%d} (exclusive) in "
               f"{settings.iceberg.rollup_tables[timeframe]}")
     print(json.dumps({"rollup": {"start": start.isoformat(), "end": end.isoformat(), "bars": counts,
-                                 "symbols": args.symbol or "all", "seconds": round(time.monotonic() - began, 1)}}))
+                                 "symbols": options.symbols or "all", "seconds": round(time.monotonic() - began, 1)}}))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_job(__doc__, RollupOptions, "ticklake-rollup-bars", run, argv)
 
 
 if __name__ == "__main__":

@@ -41,3 +41,11 @@ def check_range(start: datetime, end: datetime) -> None:
     if start >= end:
         raise UserError(f"empty range: --start {shown(start)} is not before --end {shown(end)} "
                         "(the range includes --start and excludes --end)")
+
+
+def check_known(kind: str, given: list[str], known) -> None:
+    """A ``UserError`` naming what is known unless every name ``given`` is."""
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise UserError(f"unknown {kind} {', '.join(unknown)}; the {kind}s are: {', '.join(known)}")
+

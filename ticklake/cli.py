@@ -9,19 +9,16 @@ import sys
 from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
+from jobs.options import MaintainOptions, RebuildOptions, RollupOptions
 from schemas.models import BAR_COLUMNS, TRADE_COLUMNS
 from ticklake import arguments
 from ticklake.config import PROJECT_ROOT, Settings, config_file
 from ticklake.errors import UserError
-from ticklake.logs import configure_logging, run_log
+from ticklake.logs import configure_logging, run_log, say
 from ticklake.output import FORMATS, SCHEDULE_COLUMNS, SNAPSHOT_COLUMNS, print_rows
 from ticklake.submit import spark_submit
 from ticklake.timeframes import RESAMPLED
 from ticklake.times import shown
-
-
-def _progress(message: str) -> None:
-    print(f"[ticklake] {message}", file=sys.stderr, flush=True)
 
 
 def _without_monitoring(settings: Settings) -> Settings:
@@ -36,13 +33,13 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         settings = Settings(kafka={"brokers": args.brokers})
     if args.no_monitoring:
         settings = _without_monitoring(settings)
-    for st in services.up(settings, progress=_progress):
-        _progress(f"{st.name}: running (pid {st.pid}, ports {st.ports}); log {st.log_file}")
-    _progress("provisioning topics, keyspace, tables and lake tables ...")
+    for st in services.up(settings, progress=say):
+        say(f"{st.name}: running (pid {st.pid}, ports {st.ports}); log {st.log_file}")
+    say("provisioning topics, keyspace, tables and lake tables ...")
     provision(settings)
     if settings.monitoring.enabled:
-        _progress(f"health: {_console_url(settings)} (Prometheus), 'ticklake alerts --ops' (what is firing)")
-    _progress("ready")
+        say(f"health: {_console_url(settings)} (Prometheus), 'ticklake alerts --ops' (what is firing)")
+    say("ready")
     return 0
 
 
@@ -53,12 +50,12 @@ def _console_url(settings: Settings) -> str:
 def cmd_down(settings: Settings, args: argparse.Namespace) -> int:
     from ticklake import services
 
-    services.down(settings, wipe=args.wipe, progress=_progress)
+    services.down(settings, wipe=args.wipe, progress=say)
     if args.wipe:
         from ticklake.provision import wipe_pipeline_state
 
         wipe_pipeline_state(settings)
-        _progress(f"deleted checkpoints under {settings.spark.checkpoint_root} and the lake")
+        say(f"deleted checkpoints under {settings.spark.checkpoint_root} and the lake")
     return 0
 
 
@@ -128,7 +125,7 @@ def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
 
     stats = run_producer_sync(settings, url=args.url, max_trades=args.max_trades, idle_timeout=args.idle_timeout,
                               replay=args.replay)
-    _progress(f"producer stopped: {stats}")
+    say(f"producer stopped: {stats}")
     return 0
 
 
@@ -137,7 +134,7 @@ def cmd_record(settings: Settings, args: argparse.Namespace) -> int:
 
     stats = run_producer_sync(settings, url=args.url, max_trades=args.max_trades, idle_timeout=args.idle_timeout,
                               record_to=args.out)
-    _progress(f"recorded {stats.frames} frames ({stats.trades_sent} trades) to {args.out}")
+    say(f"recorded {stats.frames} frames ({stats.trades_sent} trades) to {args.out}")
     return 0
 
 
@@ -145,7 +142,7 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     from producers.replay import replay
 
     stats = replay(settings, args.file, frames_per_second=args.rate)
-    _progress(f"replayed {args.file}: {stats}")
+    say(f"replayed {args.file}: {stats}")
     return 0 if stats.delivery_errors == 0 else 1
 
 
@@ -180,13 +177,13 @@ def cmd_cluster(settings: Settings, args: argparse.Namespace) -> int:
     from ticklake import services
 
     if args.action == "up":
-        for st in services.up(settings, progress=_progress, cluster=True):
-            _progress(f"{st.name}: running (pid {st.pid}, ports {st.ports}); log {st.log_file}")
-        _progress(f"submit with --master {settings.spark.standalone_master_url}; "
+        for st in services.up(settings, progress=say, cluster=True):
+            say(f"{st.name}: running (pid {st.pid}, ports {st.ports}); log {st.log_file}")
+        say(f"submit with --master {settings.spark.standalone_master_url}; "
                   f"web UI http://127.0.0.1:{settings.spark.master_ui_port}")
         return 0
     if args.action == "down":
-        services.down(settings, progress=_progress, cluster=True)
+        services.down(settings, progress=say, cluster=True)
         return 0
     statuses = services.status(settings, cluster=True)
     for st in statuses:
@@ -222,7 +219,7 @@ def cmd_query(settings: Settings, args: argparse.Namespace) -> int:
     if not rows:
         known = settings.producer.symbols
         hint = "" if args.symbol in known else f"; {args.symbol} is not one of the configured symbols ({', '.join(known)})"
-        _progress(f"no {args.what} of {args.symbol} from {shown(start)} to {shown(end)}{hint}")
+        say(f"no {args.what} of {args.symbol} from {shown(start)} to {shown(end)}{hint}")
         return 1
     print_rows(rows, BAR_COLUMNS if args.what == "bars" else TRADE_COLUMNS, args.format)
     return 0
@@ -235,7 +232,7 @@ def cmd_chart(settings: Settings, args: argparse.Namespace) -> int:
     start = _parse_time(args.start) if args.start else end - timedelta(hours=1)
     arguments.check_range(start, end)
     path, candles = write_chart(settings, args.symbol, start, end, args.timeframe, args.as_of, args.out)
-    _progress(f"chart of {candles} {args.timeframe} bars of {args.symbol}: {path}")
+    say(f"chart of {candles} {args.timeframe} bars of {args.symbol}: {path}")
     return 0
 
 
@@ -253,15 +250,14 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
                             args.timeframe, args.rejects)
     result = import_file(settings, options)
     for where, reason in result.first_rejects:
-        _progress(f"rejected {where}: {reason}")
+        say(f"rejected {where}: {reason}")
     more = f" (the first {len(result.first_rejects)} above)" if result.rejected > len(result.first_rejects) else ""
     rejected = f"; {result.rejected} rejected{more}, all in {result.rejects_file}" if result.rejected else ""
-    _progress(f"imported {result.imported} of {result.rows} {args.what} into {result.table}{rejected}")
+    say(f"imported {result.imported} of {result.rows} {args.what} into {result.table}{rejected}")
     if args.what == "trades" and result.imported and not args.no_rebuild:
-        _progress(f"rebuilding the 1-minute bars of {', '.join(result.symbols)} "
+        say(f"rebuilding the 1-minute bars of {', '.join(result.symbols)} "
                   f"from {shown(result.start)} to {shown(result.end)} ...")
-        spark_submit(settings, "jobs/rebuild_bars.py", f"--start={result.start.isoformat()}",
-                     f"--end={result.end.isoformat()}", *(f"--symbol={s}" for s in result.symbols))
+        spark_submit(settings, "jobs/rebuild_bars.py", *RebuildOptions(result.start, result.end, result.symbols).to_argv())
     return 1 if result.rejected else 0
 
 
@@ -273,7 +269,7 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     if start and end:
         arguments.check_range(start, end)
     count = export_file(settings, args.what, args.file, args.symbol, start, end, args.timeframe, args.as_of)
-    _progress(f"exported {count} {args.what} to {args.file}")
+    say(f"exported {count} {args.what} to {args.file}")
     return 0 if count else 1
 
 
@@ -284,28 +280,13 @@ def cmd_snapshots(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _known(kind: str, given: list[str], known) -> None:
-    """Refuse unknown names before a Spark job starts."""
-    unknown = sorted(set(given) - set(known))
-    if unknown:
-        raise UserError(f"unknown {kind} {', '.join(unknown)}; the {kind}s are: {', '.join(known)}")
-
-
 def cmd_maintain(settings: Settings, args: argparse.Namespace) -> int:
-    from ticklake.lake import table_specs
-
-    _known("table", args.table, [identifier.split(".", 1)[1] for identifier in table_specs(settings)])
-    spark_submit(settings, "jobs/maintain_lake.py", *(f"--table={t}" for t in args.table))
+    spark_submit(settings, "jobs/maintain_lake.py", *MaintainOptions.from_args(settings, args).to_argv())
     return 0
 
 
 def cmd_rollup(settings: Settings, args: argparse.Namespace) -> int:
-    _known("timeframe", args.timeframe, settings.iceberg.rollup_tables)
-    if args.start:  # the job widens the range to whole days, so an empty one would still roll up a day
-        arguments.check_range(_parse_time(args.start), _parse_time(args.end) if args.end else datetime.now(timezone.utc))
-    options = [f"--{name}={value}" for name in ("start", "end", "days") if (value := getattr(args, name)) is not None]
-    options += [f"--timeframe={t}" for t in args.timeframe] + [f"--symbol={s}" for s in args.symbol]
-    spark_submit(settings, "jobs/rollup_bars.py", *options)
+    spark_submit(settings, "jobs/rollup_bars.py", *RollupOptions.from_args(settings, args).to_argv())
     return 0
 
 
@@ -332,7 +313,7 @@ def cmd_schedule(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from ticklake.demo import run_demo
 
-    return run_demo(settings, trades=args.trades, progress=_progress)
+    return run_demo(settings, trades=args.trades, progress=say)
 
 
 def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
@@ -344,7 +325,7 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
         from ticklake.topics import ensure_topics
 
         ensure_topics(settings)
-        result = bench.bench_producer(settings, args.trades, args.trades_per_frame, _progress)
+        result = bench.bench_producer(settings, args.trades, args.trades_per_frame, say)
     elif args.what == "stream":
         from ticklake import stream_bench
 
@@ -354,10 +335,10 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
                                "lake_trigger_seconds": spark.lake_trigger_seconds, "master": spark.master,
                                "shuffle_partitions": spark.shuffle_partitions, "driver_memory": spark.driver_memory}}
         if args.trades:
-            result |= stream_bench.bench_backlog(settings, args.trades, _progress)
+            result |= stream_bench.bench_backlog(settings, args.trades, say)
         if args.seconds:
             result |= stream_bench.bench_latency(settings, args.rate, args.seconds, bars_trigger,
-                                                  args.warmup_seconds, _progress, floor=args.floor,
+                                                  args.warmup_seconds, say, floor=args.floor,
                                                   split=not args.one_app)
     elif args.what == "flink":
         from ticklake import flink_bench
@@ -370,19 +351,19 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
         phases = []
         if args.seconds:
             phases += [functools.partial(flink_bench.bench_latency, settings, guarantee, args.rate, args.seconds,
-                                         args.warmup_seconds, _progress, with_stream=args.with_stream)
+                                         args.warmup_seconds, say, with_stream=args.with_stream)
                        for guarantee in ("exactly-once", "at-least-once")]
         if args.trades:
-            phases.append(functools.partial(flink_bench.bench_backlog, settings, args.trades, _progress,
+            phases.append(functools.partial(flink_bench.bench_backlog, settings, args.trades, say,
                                             with_stream=args.with_stream))
         for phase in phases:
             figures = phase()
-            _progress(json.dumps(figures))  # each phase's figures as it ends, in case a later one fails
+            say(json.dumps(figures))  # each phase's figures as it ends, in case a later one fails
             result |= figures
     elif args.what == "backtest":
         from ticklake.backtest.bench import bench_backtest
 
-        result = bench_backtest(settings, args.days, _progress)
+        result = bench_backtest(settings, args.days, say)
     print(json.dumps({"benchmark": args.what, "machine": bench.machine(), **result}, indent=2))
     return 0
 
@@ -404,10 +385,10 @@ def cmd_flink(settings: Settings, args: argparse.Namespace) -> int:
         st = flink_live.start(settings)
         if settings.flink.metrics_port:  # Prometheus scrapes Flink's reporter until the job's stop
             announce(settings, "flink", settings.flink.metrics_host, settings.flink.metrics_port, until_exit=False)
-        _progress(f"real-time job running (pid {st.pid}); REST http://127.0.0.1:{settings.flink.rest_port}, "
+        say(f"real-time job running (pid {st.pid}); REST http://127.0.0.1:{settings.flink.rest_port}, "
                   f"log {st.log}")
     elif args.action == "stop":
-        _progress(f"real-time job: {flink_live.stop(settings)}")
+        say(f"real-time job: {flink_live.stop(settings)}")
         withdraw(targets_dir(settings, "flink") / f"{settings.flink.metrics_port}.json")
     elif args.action == "logs":
         print(flink_live.log_tail(settings, args.lines))
@@ -442,7 +423,7 @@ def cmd_alerts(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     rows = list(alerts)
     if not rows:
-        _progress(f"no alerts in {settings.flink.alerts_topic}" + (f" since {shown(since)}" if since else ""))
+        say(f"no alerts in {settings.flink.alerts_topic}" + (f" since {shown(since)}" if since else ""))
         return 1
     print_rows(rows, columns, args.format)
     return 0
@@ -452,7 +433,7 @@ def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
     from ticklake.backtest import request, store
 
     checked = store.check(settings, request.from_args(args))  # every check before Spark starts
-    _progress(f"{len(checked.param_sets)} parameter sets × {len(checked.request.symbols)} symbols "
+    say(f"{len(checked.param_sets)} parameter sets × {len(checked.request.symbols)} symbols "
               f"on {checked.bars_identifier} snapshot {checked.snapshot_id}")
     spark_submit(settings, "jobs/backtest.py", *checked.request.to_argv())
     return 0
@@ -591,17 +572,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     maintain = sub.add_parser("maintain", help="compact, expire snapshots, remove orphans in the lake "
                                                "(spark-submit.sh jobs/maintain_lake.py)")
-    maintain.add_argument("--table", action="append", default=[], help="table name; repeat for several; default: all")
+    MaintainOptions.add_arguments(maintain)
     maintain.set_defaults(func=cmd_maintain)
 
     rollup = sub.add_parser("rollup", help="5-minute, hourly and daily bars from the lake's 1-minute bars "
                                            "(spark-submit.sh jobs/rollup_bars.py)")
-    rollup.add_argument("--start", help="ISO time, widened to 00:00 UTC (default: --days before --end)")
-    rollup.add_argument("--end", help="ISO time, widened to the next 00:00 UTC (default: now)")
-    rollup.add_argument("--days", type=arguments.positive, help="without --start: this many UTC days up to --end (default 2)")
-    rollup.add_argument("--timeframe", action="append", default=[], help="repeat for several; default: all configured")
-    rollup.add_argument("--symbol", action="append", default=[], type=arguments.symbol,
-                        help="repeat for several; default: all")
+    RollupOptions.add_arguments(rollup)
     rollup.set_defaults(func=cmd_rollup)
 
     sched = sub.add_parser("schedule", help="scheduled jobs of [[schedule.jobs]]: list, run, exec, crontab, k8s")
@@ -683,12 +659,12 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         if args.command in LOGGED:
             log = stack.enter_context(run_log(settings.state_dir, args.command, args.verbose))
-            stack.callback(lambda: _progress(f"full log: {log.path}"))
+            stack.callback(lambda: say(f"full log: {log.path}"))
         configure_logging()
         try:
             return args.func(settings, args)
         except (UserError, ServiceError) as error:
-            _progress(f"error: {error}")
+            say(f"error: {error}")
             return 2
         except BrokenPipeError:  # output piped into head & co.
             return 0

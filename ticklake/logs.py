@@ -20,6 +20,11 @@ QUIET = ("py4j", "cassandra", "kafka", "websockets")
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+def say(message: str) -> None:
+    """A line for the person at the terminal (progress, errors), on stderr: ``[ticklake] message``."""
+    print(f"[ticklake] {message}", file=sys.stderr, flush=True)
+
+
 def configure_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(level=level, format=FORMAT)
     for name in QUIET:
