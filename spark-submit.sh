@@ -40,8 +40,14 @@ export TICKLAKE_CONFIG=$(cd "$(dirname "$config")" && pwd)/$(basename "$config")
 export PYSPARK_PYTHON=${PYSPARK_PYTHON:-$root/.venv/bin/python}
 export PYSPARK_DRIVER_PYTHON=${PYSPARK_DRIVER_PYTHON:-$root/.venv/bin/python}
 # Run by ticklake with a run log: Spark's warnings on the console, the rest into that file.
+# Spark's routine start-up warnings go to the file only, unless --verbose (console level info).
 if [ -n "${TICKLAKE_JOB_LOG:-}" ]; then
-  export SPARK_SUBMIT_OPTS="${SPARK_SUBMIT_OPTS:-} -Dlog4j2.configurationFile=$root/infra/spark/log4j2.properties"
+  if [ "${TICKLAKE_JOB_CONSOLE_LEVEL:-warn}" = info ]; then
+    startup="-Dticklake.startup.console=trace -Dticklake.startup.file=off"
+  else
+    startup="-Dticklake.startup.console=error -Dticklake.startup.file=trace"
+  fi
+  export SPARK_SUBMIT_OPTS="${SPARK_SUBMIT_OPTS:-} -Dlog4j2.configurationFile=$root/infra/spark/log4j2.properties $startup"
 fi
 cd "$root"
 exec "$root/.venv/bin/spark-submit" "${master[@]}" \
