@@ -36,8 +36,13 @@ def _rollup_transform(timeframe: str) -> Transform:
     return DayTransform() if length < 3600 else MonthTransform() if length < DAY_SECONDS else YearTransform()
 
 
+def identifier(settings: Settings, table: str) -> str:
+    """The lake's name of ``table``: ``namespace.table`` (Spark prefixes its catalog, jobs.session.iceberg_table)."""
+    return f"{settings.iceberg.namespace}.{table}"
+
+
 def rollup_identifier(settings: Settings, timeframe: str) -> str:
-    return f"{settings.iceberg.namespace}.{settings.iceberg.rollup_tables[timeframe]}"
+    return identifier(settings, settings.iceberg.rollup_tables[timeframe])
 
 
 def table_specs(settings: Settings) -> dict[str, tuple]:
@@ -46,9 +51,9 @@ def table_specs(settings: Settings) -> dict[str, tuple]:
     trades, minute_bars, bars = iceberg_schema(TradeRow), iceberg_schema(MinuteBar), iceberg_schema(Bar)
     quarantine = iceberg_schema(QuarantinedRecord)
     specs = {
-        f"{ice.namespace}.{ice.trades_table}": (trades, time_partitioning(trades, "trade_ts")),
-        f"{ice.namespace}.{ice.bars_table}": (minute_bars, time_partitioning(minute_bars, "window_start")),
-        f"{ice.namespace}.{ice.quarantine_table}": (quarantine, time_partitioning(quarantine, "quarantined_at")),
+        identifier(settings, ice.trades_table): (trades, time_partitioning(trades, "trade_ts")),
+        identifier(settings, ice.bars_table): (minute_bars, time_partitioning(minute_bars, "window_start")),
+        identifier(settings, ice.quarantine_table): (quarantine, time_partitioning(quarantine, "quarantined_at")),
     }
     for timeframe in ice.rollup_tables:
         specs[rollup_identifier(settings, timeframe)] = (bars, time_partitioning(bars, "window_start",
@@ -108,9 +113,9 @@ def ensure_tables(settings: Settings) -> list[Table]:
 def backtest_table_specs(settings: Settings) -> dict[str, tuple]:
     """Identifier -> (schema, partition spec) of the backtest result tables (unpartitioned: small,
     read by run id)."""
-    ice, bt = settings.iceberg, settings.backtest
+    bt = settings.backtest
     return {
-        f"{ice.namespace}.{table}": (iceberg_schema(model), PartitionSpec())
+        identifier(settings, table): (iceberg_schema(model), PartitionSpec())
         for table, model in ((bt.runs_table, BacktestRun), (bt.trades_table, BacktestTrade),
                              (bt.equity_table, EquityPoint))
     }

@@ -67,9 +67,9 @@ def load(settings: Settings, identifier: str) -> Table:
 def table_identifier(settings: Settings, what: str, timeframe: str = BARS_TIMEFRAME) -> str:
     ice = settings.iceberg
     if what == "trades":
-        return f"{ice.namespace}.{ice.trades_table}"
+        return lake.identifier(settings, ice.trades_table)
     if timeframe == BARS_TIMEFRAME:
-        return f"{ice.namespace}.{ice.bars_table}"
+        return lake.identifier(settings, ice.bars_table)
     if timeframe not in ice.rollup_tables:
         raise UserError(f"no bars of timeframe {timeframe!r} in the lake: the rolled-up timeframes are "
                         f"{', '.join(ice.rollup_tables)} (setting iceberg.rollup_tables)")

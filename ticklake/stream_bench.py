@@ -194,7 +194,7 @@ def bench_backlog(settings: Settings, trades: int, progress: Progress) -> dict:
             raise RuntimeError(f"the streaming job failed (exit {code}); log {log}")
         window = processing_window(private)
         stored = lake.catalog(private).load_table(
-            f"{private.iceberg.namespace}.{private.iceberg.trades_table}").scan().count()
+            lake.identifier(private, private.iceberg.trades_table)).scan().count()
         if stored != trades:
             raise RuntimeError(f"Iceberg holds {stored:,} trades, not {trades:,}; log {log}")
         return {"backlog_trades": trades, "backlog_wall_seconds": round(wall, 1),

@@ -30,7 +30,7 @@ def check(settings: Settings, request: BacktestRequest) -> CheckedRequest:
     """Every check that needs the lake (bars table, a snapshot, bars for each symbol in the range),
     and the result tables created; a UserError saying what to do otherwise."""
     param_sets = request.param_sets()
-    identifier = f"{settings.iceberg.namespace}.{request.bars_table}"
+    identifier = lake.identifier(settings, request.bars_table)
     try:
         table = lake.catalog(settings).load_table(identifier)
     except NoSuchTableError as error:

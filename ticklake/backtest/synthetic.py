@@ -64,7 +64,7 @@ def _recreate_bars_table(settings: Settings, table: str) -> Table:
     cat.create_namespace_if_not_exists(settings.iceberg.namespace)
     schema = iceberg_schema(Bar)
     spec = lake.time_partitioning(schema, "window_start")
-    identifier = f"{settings.iceberg.namespace}.{table}"
+    identifier = lake.identifier(settings, table)
     if cat.table_exists(identifier):
         cat.purge_table(identifier)
     return cat.create_table(identifier, schema=schema, partition_spec=spec)
