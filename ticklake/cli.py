@@ -99,7 +99,7 @@ def cmd_cqlshrc(settings: Settings, args: argparse.Namespace) -> int:
 
     text = security.cqlshrc(settings)  # first: it checks the CA file
     if security.enabled(settings):
-        _progress(f"wrote the password of role {settings.security.cassandra_app.username!r} for cqlsh to "
+        say(f"wrote the password of role {settings.security.cassandra_app.username!r} for cqlsh to "
                   f"{security.write_cqlsh_credentials(settings)}")
     print(text, end="")
     return 0

@@ -23,7 +23,7 @@ from ticklake.services.process import free_port, port_in_use
 
 DEMO_MINUTES = 30
 DEMO_SECONDS = 10
-# A market event (producers/feed.py: MarketEvents) this often, for the real-time job's alerts.
+# A market event (ticklake/tools/feed.py: MarketEvents) this often, for the real-time job's alerts.
 DEMO_EVENTS_EVERY_MINUTES = 4
 
 

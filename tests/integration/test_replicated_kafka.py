@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from producers.feed import FeedOptions
+from ticklake.tools.feed import FeedOptions
 from producers.producer import Producer
 from tests import reference
 from tests.integration.test_producer import assert_topic_holds_exactly, dead_letters, start_feed_thread

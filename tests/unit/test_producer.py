@@ -109,7 +109,7 @@ def test_a_full_kafka_client_makes_frames_wait_counted_without_blocking_the_even
             return sink
 
     async def scenario():
-        async with running_feed(settings, host="127.0.0.1", port=0,
+        async with running_feed(settings, host="127.0.0.1", port=0, server=RecordingFeed,
                                 options=FeedOptions(rate=2000, max_trades=300)) as feed:
             producer = Full(settings, feed.url, max_trades=300, idle_timeout=5, options=QUICK, record_to=recording)
             task = asyncio.create_task(producer.run())
