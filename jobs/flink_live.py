@@ -245,7 +245,7 @@ def gateway_pid(settings: Settings) -> int | None:
     if pid is None:
         return None
     for member, fields in processes():
-        if int(fields[2]) == pid and MAIN_CLASS.encode() in (command_line(member) or []):
+        if int(fields[2]) == pid and any(MAIN_CLASS.encode() in arg for arg in command_line(member) or []):
             return member
     return None
 

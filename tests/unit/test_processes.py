@@ -44,3 +44,25 @@ def test_an_exited_child_not_yet_reaped_is_not_alive():
     assert not pid_alive(child.pid) and not group_alive(child.pid)
     child.wait()
     assert stat_fields(child.pid) is None
+
+
+def test_the_flink_gateway_is_found_in_the_group_the_pid_file_names(tmp_path):
+    """``flink_live.gateway_pid``: the member of the job's group whose command line holds PyFlink's
+    gateway class (as a part of one argument, the class's full name)."""
+    from jobs import flink_live
+    from ticklake.config import Settings
+
+    settings = Settings(state_dir=tmp_path)
+    gateway = subprocess.Popen(["bash", "-c", f"exec -a org.apache.flink.client.python.{flink_live.MAIN_CLASS} sleep 60"],
+                               start_new_session=True)
+    try:
+        pid_file = flink_live.paths(settings)["pid"]
+        pid_file.parent.mkdir(parents=True, exist_ok=True)
+        pid_file.write_text(str(gateway.pid))
+        deadline = time.monotonic() + 10
+        while flink_live.gateway_pid(settings) is None and time.monotonic() < deadline:
+            time.sleep(0.1)  # until bash has exec'd
+        assert flink_live.gateway_pid(settings) == gateway.pid
+    finally:
+        gateway.kill()
+        gateway.wait()
