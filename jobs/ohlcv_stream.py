@@ -259,16 +259,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def options(argv: list[str] | None, settings: Settings) -> argparse.Namespace:
+    """The command line's options, the triggers it leaves out taken from ``settings``."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    for name in ("bars_trigger_seconds", "trigger_seconds", "lake_trigger_seconds"):
+        if getattr(args, name) is None:
+            setattr(args, name, getattr(settings.spark, name))
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     configure_logging()
-    args = parse_args(sys.argv[1:] if argv is None else argv)
     settings = Settings()
-    if args.bars_trigger_seconds is None:
-        args.bars_trigger_seconds = settings.spark.bars_trigger_seconds
-    if args.trigger_seconds is None:
-        args.trigger_seconds = settings.spark.trigger_seconds
-    if args.lake_trigger_seconds is None:
-        args.lake_trigger_seconds = settings.spark.lake_trigger_seconds
+    args = options(argv, settings)
     spark = build_session(settings, "ticklake-ohlcv-stream")
     spark.sparkContext.setLogLevel("WARN")
     metrics = StreamMetrics(journal=settings.spark.phase_journal)

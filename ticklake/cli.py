@@ -335,7 +335,7 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
                                "lake_trigger_seconds": spark.lake_trigger_seconds, "master": spark.master,
                                "shuffle_partitions": spark.shuffle_partitions, "driver_memory": spark.driver_memory}}
         if args.trades:
-            result |= stream_bench.bench_backlog(settings, args.trades, say)
+            result |= stream_bench.bench_backlog(settings, args.trades, say, floor=args.floor)
         if args.seconds:
             result |= stream_bench.bench_latency(settings, args.rate, args.seconds, bars_trigger,
                                                   args.warmup_seconds, say, floor=args.floor,
@@ -605,7 +605,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--bars-trigger-seconds", type=float, default=None,
                        help="stream latency: the bars query's trigger (default: spark.bars_trigger_seconds)")
     bench.add_argument("--floor", action="store_true",
-                       help="stream latency: measure the smallest job doing the bars path's work instead")
+                       help="stream: measure the smallest job doing the same work instead (ticklake/stream_floor.py)")
     bench.add_argument("--one-app", action="store_true",
                        help="stream latency: all queries in one application (default: bars and stores apart, "
                             "as ticklake stream runs them)")

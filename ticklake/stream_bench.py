@@ -120,9 +120,12 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def start_job(settings: Settings, log: Path, *args: str, niceness: int = 0) -> subprocess.Popen:
+def start_job(settings: Settings, log: Path, *args: str, niceness: int = 0, floor: bool = False) -> subprocess.Popen:
+    """The streaming job, or with ``floor`` the floor's job (``ticklake/stream_floor.py``), which
+    takes the same options."""
     quiet = settings.model_copy(update={"spark": settings.spark.model_copy(update={"metrics_port": 0})})
-    return spark_submit_background(quiet, "jobs/ohlcv_stream.py", *args, log=log, niceness=niceness)
+    script = "ticklake/stream_floor.py" if floor else "jobs/ohlcv_stream.py"
+    return spark_submit_background(quiet, script, *args, log=log, niceness=niceness)
 
 
 class CpuUse:
@@ -177,15 +180,17 @@ def processing_window(settings: Settings) -> float:
     return max(committed for _, committed in times) - min(planned for planned, _ in times)
 
 
-def bench_backlog(settings: Settings, trades: int, progress: Progress) -> dict:
+def bench_backlog(settings: Settings, trades: int, progress: Progress, floor: bool = False) -> dict:
+    """Trades per second of the job (with ``floor``, of the floor's job) over a backlog of ``trades``
+    with ``--available-now``, its driver's peak memory and the phases of its batches."""
     with private_pipeline(settings, "backlog") as private:
         load_backlog(private, trades, minutes=120, progress=progress)
-        progress(f"running the streaming job over {trades:,} trades (--available-now) ...")
+        progress(f"running the {'floor' if floor else 'streaming'} job over {trades:,} trades (--available-now) ...")
         log = private.spark.checkpoint_root.parent / "job.log"
         journal = private.spark.checkpoint_root.parent / "phases.jsonl"
         private = private.model_copy(update={"spark": private.spark.model_copy(update={"phase_journal": journal})})
         since, started = time.time(), time.perf_counter()
-        job = start_job(private, log, "--available-now")
+        job = start_job(private, log, "--available-now", floor=floor)
         memory = PeakMemory(job.pid)
         code = job.wait()
         wall = time.perf_counter() - started
@@ -197,7 +202,8 @@ def bench_backlog(settings: Settings, trades: int, progress: Progress) -> dict:
             lake.identifier(private, private.iceberg.trades_table)).scan().count()
         if stored != trades:
             raise RuntimeError(f"Iceberg holds {stored:,} trades, not {trades:,}; log {log}")
-        return {"backlog_trades": trades, "backlog_wall_seconds": round(wall, 1),
+        return {"backlog_job": "floor" if floor else "ohlcv_stream", "backlog_trades": trades,
+                "backlog_wall_seconds": round(wall, 1),
                 "backlog_processing_seconds": round(window, 1),
                 "backlog_trades_per_second": round(trades / window), **peaks,
                 "backlog_phases": phase_figures(journal, since, time.time())}
@@ -211,8 +217,8 @@ def bench_latency(settings: Settings, rate: float, seconds: float, bars_trigger_
     so the warm-up covers its catching up (a streaming job runs for days). A trade whose bar never
     showed it is a failure. Then the durations of bar batches without trades, and the median and
     p95 of every phase of every query while measured. With ``floor``, the same for
-    ``ticklake/stream_floor.py``, the smallest job that does the bars path's visible work. With
-    ``split``, the bars run in an application of their own and the stores in a second one at
+    ``ticklake/stream_floor.py``, the smallest job that does the same visible work, in one
+    application. Otherwise with ``split``, the bars run in an application of their own and the stores in a second one at
     ``spark.stores_niceness``, as ``ticklake stream`` runs them. The CPU each process used while
     measured is given in cores."""
     with private_pipeline(settings, "latency") as private:
@@ -221,16 +227,14 @@ def bench_latency(settings: Settings, rate: float, seconds: float, bars_trigger_
         private = private.model_copy(update={"spark": private.spark.model_copy(update={"phase_journal": journal})})
         options = ("--bars-trigger-seconds", str(bars_trigger_seconds), "--starting-offsets", "latest")
         if floor:
-            jobs = {"job": spark_submit_background(private, "ticklake/stream_floor.py", "--trigger-seconds",
-                                                   str(bars_trigger_seconds), log=root / "job.log")}
+            jobs = {"job": start_job(private, root / "job.log", *options, floor=True)}
         elif split:
             jobs = {"bars_app": start_job(private, root / "job.log", *options, "--queries", "bars"),
                     "stores_app": start_job(private, root / "job.log", *options, "--queries", "trades,lake",
                                             niceness=private.spark.stores_niceness)}
         else:
             jobs = {"job": start_job(private, root / "job.log", *options)}
-        queries = ("bars",) if floor else QUERIES
-        while not all((private.spark.checkpoint_root / query / "offsets").is_dir() for query in queries):
+        while not all((private.spark.checkpoint_root / query / "offsets").is_dir() for query in QUERIES):
             if any(job.poll() is not None for job in jobs.values()):
                 raise RuntimeError(f"the streaming job exited; log {root / 'job.log'}")
             time.sleep(1)
@@ -254,7 +258,7 @@ def bench_latency(settings: Settings, rate: float, seconds: float, bars_trigger_
         measured_to = time.time()
         time.sleep(private.spark.lake_trigger_seconds / 4 + 10)  # the last trades reach their bars
         watcher.stop()
-        empty = {} if floor else empty_batches(private, journal, progress)
+        empty = empty_batches(private, journal, progress)
         for job in jobs.values():
             os.killpg(job.pid, signal.SIGTERM)
         for job in jobs.values():
@@ -263,13 +267,11 @@ def bench_latency(settings: Settings, rate: float, seconds: float, bars_trigger_
         bars, failures = watcher.latencies(records, since_ms=measured_from * 1000)
         if not bars:
             raise RuntimeError(f"no bar updates seen; log {root / 'job.log'}")
-        figures = {"latency_job": "floor" if floor else "ohlcv_stream" + (" (two applications)" if split else ""),
-                   "latency_rate": rate, "latency_bars_trigger_seconds": bars_trigger_seconds,
-                   "latency_trades": len(bars) + failures, "latency_failures": failures,
-                   **percentiles("latency", bars), "cpu_cores": cores}
-        if floor:
-            return figures
-        return {**figures, **percentiles("raw_latency", raw_latencies(private, records, since_ms=measured_from * 1000)),
+        job = "floor" if floor else "ohlcv_stream" + (" (two applications)" if split else "")
+        return {"latency_job": job, "latency_rate": rate, "latency_bars_trigger_seconds": bars_trigger_seconds,
+                "latency_trades": len(bars) + failures, "latency_failures": failures,
+                **percentiles("latency", bars), "cpu_cores": cores,
+                **percentiles("raw_latency", raw_latencies(private, records, since_ms=measured_from * 1000)),
                 **empty, "phases": phase_figures(journal, measured_from, measured_to)}
 
 
