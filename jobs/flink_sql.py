@@ -178,30 +178,57 @@ def _alert_id(rule: str, *parts: str) -> str:
     return f"MD5(CONCAT_WS('|', {sql_string(rule)}, {', '.join(parts)}))"
 
 
+def price_jump_views(rule: dict) -> list[str]:
+    """The views under ``price_jump``: ``price_buckets``, each symbol's lowest and highest price
+    per ``bucket_ms`` of event time (a tumbling window: each trade updates one bucket), and
+    ``price_jumps``, each bucket beside the lowest and highest price of the ``seconds`` before it
+    (a hopping window over the buckets, ``seconds * 1000 / bucket_ms`` of them per symbol, joined
+    to the bucket that follows it). Neither costs more per trade when a window holds more trades."""
+    seconds, bucket_ms = int(rule["seconds"]), int(rule["bucket_ms"])
+    bucket = _interval_seconds(bucket_ms)
+    return [f"""CREATE TEMPORARY VIEW price_buckets AS
+SELECT symbol, window_start AS bucket_start, window_time AS bucket_time,
+  MIN(trade_time_ms) - MOD(MIN(trade_time_ms), {bucket_ms}) AS start_ms, MIN(price) AS low, MAX(price) AS high
+FROM TABLE(TUMBLE(TABLE trades, DESCRIPTOR(event_time), {bucket}))
+GROUP BY symbol, window_start, window_end, window_time""", f"""CREATE TEMPORARY VIEW price_jumps AS
+SELECT b.symbol, b.start_ms, b.bucket_time AS event_time, b.low, b.high,
+  r.start_ms AS before_start_ms, r.low AS before_low, r.high AS before_high
+FROM price_buckets b JOIN (
+  SELECT symbol, window_end, window_time, MIN(start_ms) AS start_ms, MIN(low) AS low, MAX(high) AS high
+  FROM TABLE(HOP(TABLE price_buckets, DESCRIPTOR(bucket_time), {bucket}, {_interval_seconds(seconds * 1000)}))
+  GROUP BY symbol, window_start, window_end, window_time
+) r ON b.symbol = r.symbol AND b.bucket_start = r.window_end
+  AND b.bucket_time BETWEEN r.window_time AND r.window_time + {bucket}"""]
+
+
 def price_jump(rule: dict) -> str:
-    """The price moves by more than ``percent`` % within ``seconds`` seconds: a trade's price is
-    that much above the lowest or below the highest price of the symbol's trades in the
-    ``seconds`` before it (event time). One alert per symbol, direction and ``seconds``-long
-    period of event time (the first trade that jumps); the alert id names all three."""
-    pct, seconds = float(rule["percent"]), int(rule["seconds"])
+    """The price moves by more than ``percent`` % within ``seconds`` seconds, measured between
+    buckets of ``bucket_ms`` of event time (1 s; ``price_jump_views``): a bucket's highest price
+    is that much above the lowest price of the symbol in the ``seconds`` before the bucket, or its
+    lowest that much below their highest. One alert per symbol, direction and ``seconds``-long
+    period of event time (the first bucket that jumps); the alert id names all three.
+
+    So a move between two trades in different buckets at most ``seconds`` apart always counts,
+    one up to ``seconds`` plus a bucket apart may count, and a move within one bucket counts once
+    a later bucket still shows it (a spike that reverts inside its bucket does not). An alert
+    comes when the watermark passes the end of its bucket."""
+    pct, seconds, bucket_ms = float(rule["percent"]), int(rule["seconds"]), int(rule["bucket_ms"])
+    period = f"FLOOR(start_ms / {seconds * 1000})"
     return f"""SELECT {_alert_id('price_jump', 'symbol', 'direction', 'CAST(time_period AS STRING)')} AS alert_id,
   'price_jump' AS rule, symbol, event_time,
   MAP['price', price, 'reference_price', reference, 'change_percent', (price - reference) / reference * 100,
-      'seconds', CAST({seconds} AS DOUBLE), 'trade_time_ms', CAST(trade_time_ms AS DOUBLE),
-      'received_time_ms', CAST(received_time_ms AS DOUBLE)] AS `values`
+      'seconds', CAST({seconds} AS DOUBLE), 'bucket_ms', CAST({bucket_ms} AS DOUBLE),
+      'bucket_start_ms', CAST(start_ms AS DOUBLE), 'reference_start_ms', CAST(before_start_ms AS DOUBLE),
+      'bucket_low', low, 'bucket_high', high, 'reference_low', before_low, 'reference_high', before_high] AS `values`
 FROM (
-  SELECT *, ROW_NUMBER() OVER (PARTITION BY symbol, direction, time_period ORDER BY event_time) AS n
+  SELECT *, CASE direction WHEN 'up' THEN high ELSE low END AS price,
+    CASE direction WHEN 'up' THEN before_low ELSE before_high END AS reference,
+    ROW_NUMBER() OVER (PARTITION BY symbol, direction, time_period ORDER BY event_time) AS n
   FROM (
-    SELECT symbol, price, trade_time_ms, received_time_ms, event_time,
-      CASE WHEN price > low * {1 + pct / 100!r} THEN 'up' ELSE 'down' END AS direction,
-      CASE WHEN price > low * {1 + pct / 100!r} THEN low ELSE high END AS reference,
-      FLOOR(trade_time_ms / {seconds * 1000}) AS time_period
-    FROM (
-      SELECT *, MIN(price) OVER w AS low, MAX(price) OVER w AS high FROM trades
-      WINDOW w AS (PARTITION BY symbol ORDER BY event_time
-                   RANGE BETWEEN INTERVAL '{seconds}' SECOND PRECEDING AND CURRENT ROW)
-    )
-    WHERE price > low * {1 + pct / 100!r} OR price < high * {1 - pct / 100!r}
+    -- Both read every column of price_jumps, so the planner computes it once for both directions.
+    SELECT *, 'up' AS direction, {period} AS time_period FROM price_jumps WHERE high > before_low * {1 + pct / 100!r}
+    UNION ALL
+    SELECT *, 'down' AS direction, {period} AS time_period FROM price_jumps WHERE low < before_high * {1 - pct / 100!r}
   )
 )
 WHERE n = 1"""
@@ -263,11 +290,16 @@ MATCH_RECOGNIZE (
 
 
 RULES = {"price_jump": price_jump, "volume_spike": volume_spike, "failed_rally": failed_rally}
+RULE_VIEWS = {"price_jump": price_jump_views}  # the views a rule reads, beside trades and minute_bars
+
+
+def _enabled(rules: dict[str, dict]) -> dict[str, dict]:
+    return {name: rule for name, rule in rules.items() if rule.get("enabled", True)}
 
 
 def alerts_insert(rules: dict[str, dict]) -> str | None:
     """One INSERT of every enabled rule's alerts, or None when no rule is enabled."""
-    selects = [RULES[name](rule) for name, rule in rules.items() if rule.get("enabled", True)]
+    selects = [RULES[name](rule) for name, rule in _enabled(rules).items()]
     if not selects:
         return None
     return "INSERT INTO alerts\n" + "\nUNION ALL\n".join(f"({select})" for select in selects)
@@ -280,6 +312,7 @@ def statements(opts: dict) -> list[str]:
         upsert_sink_ddl("live_bars", BAR_COLUMNS, "symbol, window_start", opts["bars_topic"], opts),
         upsert_sink_ddl("alerts", ALERT_COLUMNS, "alert_id", opts["alerts_topic"], opts),
         upsert_sink_ddl("rejected", REJECT_COLUMNS, "reason", opts["rejects_topic"], opts),
+        *(view for name, rule in _enabled(opts["rules"]).items() for view in RULE_VIEWS.get(name, lambda _: [])(rule)),
     ]
     inserts = [LIVE_BARS_INSERT, REJECTS_INSERT, alerts_insert(opts["rules"])]
     return ddl + [insert for insert in inserts if insert]

@@ -241,11 +241,20 @@ class ScheduleSettings(BaseModel):
             raise ValueError(f"schedule.jobs: job names must be unique, got {names}")
         return self
 class PriceJumpRule(BaseModel):
-    """The price moves by more than ``percent`` % within ``seconds`` seconds of event time."""
+    """The price moves by more than ``percent`` % within ``seconds`` seconds of event time,
+    measured between buckets of ``bucket_ms`` (jobs/flink_sql.py, docs/FLINK.md)."""
 
     enabled: bool = True
     percent: float = Field(default=2.0, gt=0)
     seconds: int = Field(default=60, gt=0)
+    bucket_ms: int = Field(default=1000, gt=0)
+
+    @model_validator(mode="after")
+    def _whole_buckets(self) -> PriceJumpRule:
+        if (self.seconds * 1000) % self.bucket_ms:
+            raise ValueError(f"flink.price_jump: seconds ({self.seconds}) must be a whole number of "
+                             f"buckets of bucket_ms ({self.bucket_ms})")
+        return self
 
 
 class VolumeSpikeRule(BaseModel):

@@ -125,3 +125,21 @@ def test_the_metrics_reporter_binds_the_configured_host_through_the_loopback_fac
     assert config["metrics.reporter.prom.host"] == "127.0.0.2"
     assert config["metrics.reporter.prom.port"] == str(settings.flink.metrics_port)
     assert not any(key.startswith("metrics.reporter") for key in cluster_config(_opts(settings, tmp_path, metrics_port=0)))
+
+
+def test_price_jump_reads_buckets_not_a_window_of_trades(settings, tmp_path):
+    rule = _opts(settings, tmp_path)["rules"]["price_jump"] | {"seconds": 10, "bucket_ms": 500}
+    buckets, jumps = flink_sql.price_jump_views(rule)
+    assert "TUMBLE(TABLE trades, DESCRIPTOR(event_time), INTERVAL '0 00:00:00.500' DAY TO SECOND(3))" in buckets
+    assert "HOP(TABLE price_buckets, DESCRIPTOR(bucket_time), INTERVAL '0 00:00:00.500' DAY TO SECOND(3), " \
+           "INTERVAL '0 00:00:10.000' DAY TO SECOND(3))" in jumps
+    assert " OVER " not in buckets + jumps + flink_sql.price_jump(rule).split("ROW_NUMBER() OVER")[0]
+    views = flink_sql.statements(_opts(settings, tmp_path))
+    assert any(v.startswith("CREATE TEMPORARY VIEW price_jumps") for v in views)
+
+
+def test_a_price_jump_window_of_part_buckets_is_refused():
+    from ticklake.config import PriceJumpRule
+
+    with pytest.raises(ValidationError, match="whole number of buckets"):
+        PriceJumpRule(seconds=10, bucket_ms=3000)
