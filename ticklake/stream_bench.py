@@ -218,8 +218,8 @@ def bench_latency(settings: Settings, rate: float, seconds: float, bars_trigger_
     showed it is a failure. Then the durations of bar batches without trades, and the median and
     p95 of every phase of every query while measured. With ``floor``, the same for
     ``ticklake/stream_floor.py``, the smallest job that does the same visible work, in one
-    application. Otherwise with ``split``, the bars run in an application of their own and the stores in a second one at
-    ``spark.stores_niceness``, as ``ticklake stream`` runs them. The CPU each process used while
+    application. Otherwise with ``split``, the bars run in an application of their own and the
+    stores in a second one at ``spark.stores_niceness``, as ``ticklake stream`` runs them. The CPU each process used while
     measured is given in cores."""
     with private_pipeline(settings, "latency") as private:
         root = private.spark.checkpoint_root.parent
