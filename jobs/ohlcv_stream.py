@@ -51,6 +51,7 @@ def kafka_source(spark: SparkSession, settings: Settings, args: argparse.Namespa
         .option("subscribe", settings.kafka.trades_topic)
         .option("startingOffsets", args.starting_offsets)
         .option("failOnDataLoss", "true")
+        .option("kafka.fetch.max.wait.ms", str(settings.spark.kafka_fetch_max_wait_ms))
     )
     if args.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(args.max_offsets_per_trigger))

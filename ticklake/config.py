@@ -119,6 +119,11 @@ class SparkSettings(BaseModel):
     trigger_seconds: float = 5.0  # raw trades in Cassandra
     lake_trigger_seconds: float = 60.0  # Iceberg queries: one commit per table this often
     watermark_seconds: int = 30
+    # How long the Kafka source's consumer lets the broker hold a fetch that finds no new record.
+    # A task's consumer fetches ahead of its offset range, and the next batch's read waits for that
+    # fetch: at Kafka's default (500 ms) that wait was most of a one-second bar batch
+    # (docs/BENCHMARKS.md).
+    kafka_fetch_max_wait_ms: int = Field(default=10, ge=0)
     # A failed query restarts all queries from their checkpoints after a doubling backoff;
     # the count of failures in a row resets after a run that lasted healthy_run_seconds.
     max_restarts: int = 20
