@@ -333,7 +333,8 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
         spark = settings.spark
         result = {"settings": {"bars_trigger_seconds": bars_trigger, "trigger_seconds": spark.trigger_seconds,
                                "lake_trigger_seconds": spark.lake_trigger_seconds, "master": spark.master,
-                               "shuffle_partitions": spark.shuffle_partitions, "driver_memory": spark.driver_memory}}
+                               "shuffle_partitions": spark.shuffle_partitions, "driver_memory": spark.driver_memory,
+                               "kafka_fetch_max_wait_ms": spark.kafka_fetch_max_wait_ms}}
         if args.trades:
             result |= stream_bench.bench_backlog(settings, args.trades, say, floor=args.floor)
         if args.seconds:
