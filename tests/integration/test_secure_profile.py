@@ -1,6 +1,8 @@
 """The secure profile on real services (run with TICKLAKE_SECURITY__ENABLED=true on a stack of its
-own: `make test-secure`): nothing a run leaves behind holds a secret, and every refusal says
-which setting to fix. Skipped under the default profile."""
+own: `infra/test-secure.sh`, which `make test` runs after the suite): one secure run from the
+feed to both stores, the CLI's queries and the real-time Flink job, exact, with nothing it leaves
+behind holding a secret; and every refusal says which setting to fix. Skipped under the default
+profile."""
 from __future__ import annotations
 
 import json
