@@ -7,8 +7,11 @@ bootstrap:
 demo: bootstrap
 	.venv/bin/ticklake demo
 
+# The whole suite, then its secure-profile subset on a stack of its own (README, "Tests"); both
+# always run, and either failing fails the target.
 test: bootstrap
-	.venv/bin/python -m pytest -q --durations=25
+	status=0; .venv/bin/python -m pytest -q --durations=25 || status=$$?; \
+	infra/test-secure.sh --durations=10 || status=$$?; exit $$status
 
 test-fast: bootstrap
 	.venv/bin/python -m pytest -q -m "not integration and not slow"

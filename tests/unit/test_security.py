@@ -10,7 +10,7 @@ import pytest
 
 from ticklake import security
 from ticklake.config import CASSANDRA_USERS, KAFKA_USERS, Settings
-from ticklake.errors import UserError
+from ticklake.errors import ServiceError, UserError
 from ticklake.services.cassandra import CassandraService
 from ticklake.services.certs import ensure_certificates, ensure_local_passwords
 from ticklake.services.kafka import BROKER_PASSWORD, kafka_services
@@ -203,6 +203,17 @@ def test_up_refuses_an_expired_server_certificate_before_starting_anything(secur
     expired_certificate(tmp_path)
     secure.security.cert_file.write_bytes((tmp_path / "old.crt").read_bytes())
     with pytest.raises(UserError, match="security.cert_file.*expired on .*2020.*TICKLAKE_SECURITY__CERT_FILE"):
+        services.up(secure)
+    assert not secure.services_dir.exists()  # nothing was launched
+
+
+def test_up_names_a_missing_server_certificate_it_cannot_sign(secure):
+    from ticklake import services
+
+    ensure_certificates(secure)
+    (secure.security.certs_dir / "ca.key").unlink()  # a CA whose key is elsewhere, as in production
+    secure.security.cert_file.unlink()
+    with pytest.raises(ServiceError, match="security.cert_file.*is missing.*TICKLAKE_SECURITY__CERT_FILE"):
         services.up(secure)
     assert not secure.services_dir.exists()  # nothing was launched
 

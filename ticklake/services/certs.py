@@ -48,7 +48,9 @@ def ensure_certificates(settings: Settings) -> list[Path]:
     if not sec.key_file.exists() or not sec.cert_file.exists():
         if not ca_key.exists():
             raise ServiceError(f"security.cert_file {sec.cert_file} or security.key_file {sec.key_file} is missing and "
-                               f"the CA in {sec.certs_dir} has no key to sign a new one: provide both files")
+                               f"the CA in {sec.certs_dir} has no key to sign a new one: point "
+                               "TICKLAKE_SECURITY__CERT_FILE and TICKLAKE_SECURITY__KEY_FILE at the servers' "
+                               "certificate and key")
         request = sec.certs_dir / "server.csr"
         _run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", str(sec.key_file)],
              "creating the server key")
