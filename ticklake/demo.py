@@ -125,7 +125,7 @@ def run_the_pipeline(settings: Settings, trades: int, progress: Callable[[str], 
     for symbol in settings.producer.symbols:
         rows = query.bars(settings, symbol, started, end)
         print(f"\n{symbol}: {len(rows)} one-minute bars in Cassandra "
-              f"({settings.cassandra.keyspace}.{settings.cassandra.bars_table}), newest first")
+              f"({settings.cassandra.qualified(settings.cassandra.bars_table)}), newest first")
         print_rows(rows[:5], BAR_COLUMNS)
     catalog = lake.catalog(settings)
     for identifier in lake.table_specs(settings):
