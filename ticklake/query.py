@@ -4,19 +4,19 @@ draws a warning from Cassandra for every statement)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 
 from ticklake.config import Settings
 from ticklake.cql import cassandra_session
+from ticklake.times import DAY, utc_day
 
 
 def days(start: datetime, end: datetime) -> Iterator[date]:
     """The UTC days that ``[start, end)`` touches, newest first (the tables' clustering order)."""
-    day = (end - timedelta(microseconds=1)).astimezone(timezone.utc).date()
-    first = start.astimezone(timezone.utc).date()
+    day, first = utc_day(end - timedelta(microseconds=1)), utc_day(start)
     while day >= first:
         yield day
-        day -= timedelta(days=1)
+        day -= DAY
 
 
 def _per_day(settings: Settings, cql: str, partition: Callable[[date], tuple], start: datetime, end: datetime,
