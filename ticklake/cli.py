@@ -439,7 +439,8 @@ def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(settings: Settings) -> argparse.ArgumentParser:
+    """The command line; ``settings`` give the defaults that come from the configuration."""
     parser = argparse.ArgumentParser(prog="ticklake", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -629,7 +630,7 @@ def build_parser() -> argparse.ArgumentParser:
     alerts.add_argument("--since", help="alerts from this event time on: ISO, or now-90m, now-6h")
     alerts.add_argument("--format", choices=FORMATS, default="table", help="table, csv, or json (one object a line)")
     alerts.set_defaults(func=cmd_alerts)
-    add_backtest_parser(sub)
+    add_backtest_parser(sub, settings)
     verbose = "the full output of the Spark jobs and their helpers on the terminal (always in the run log)"
     parser.add_argument("-v", "--verbose", action="store_true", help=verbose)
     for command in LOGGED:  # also after the command's name
@@ -638,12 +639,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_backtest_parser(sub) -> None:
+def add_backtest_parser(sub, settings: Settings) -> None:
     from ticklake.backtest.request import add_arguments
 
     backtest = sub.add_parser("backtest", help="backtest a strategy over the lake's bars, sweeping parameters "
                                                "(Spark job jobs/backtest.py; docs/BACKTESTS.md)")
-    add_arguments(backtest, Settings())
+    add_arguments(backtest, settings)
     backtest.set_defaults(func=cmd_backtest)
 
 
@@ -654,8 +655,8 @@ LOGGED = ("demo", "backtest", "stream", "rollup", "maintain", "import")
 def main(argv: list[str] | None = None) -> int:
     from ticklake.services import ServiceError
 
-    args = build_parser().parse_args(argv)
-    settings = Settings()
+    settings = Settings()  # once per command: the parser's defaults and the command's work use the same
+    args = build_parser(settings).parse_args(argv)
     with contextlib.ExitStack() as stack:
         if args.command in LOGGED:
             log = stack.enter_context(run_log(settings.state_dir, args.command, args.verbose))
