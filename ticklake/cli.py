@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
-from jobs.options import MaintainOptions, RebuildOptions, RollupOptions
+from jobs.options import BacktestOptions, MaintainOptions, RebuildOptions, RollupOptions
 from schemas.models import BAR_COLUMNS, TRADE_COLUMNS
 from ticklake import arguments
 from ticklake.config import PROJECT_ROOT, Settings, config_file
@@ -430,12 +430,11 @@ def cmd_alerts(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
-    from ticklake.backtest import request, store
-
-    checked = store.check(settings, request.from_args(args))  # every check before Spark starts
+    options = BacktestOptions.from_args(settings, args)  # every check before Spark starts
+    checked = options.checked
     say(f"{len(checked.param_sets)} parameter sets × {len(checked.request.symbols)} symbols "
-              f"on {checked.bars_identifier} snapshot {checked.snapshot_id}")
-    spark_submit(settings, "jobs/backtest.py", *checked.request.to_argv())
+        f"on {checked.bars_identifier} snapshot {checked.snapshot_id}")
+    spark_submit(settings, "jobs/backtest.py", *options.to_argv())
     return 0
 
 
@@ -573,12 +572,12 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
 
     maintain = sub.add_parser("maintain", help="compact, expire snapshots, remove orphans in the lake "
                                                "(spark-submit.sh jobs/maintain_lake.py)")
-    MaintainOptions.add_arguments(maintain)
+    MaintainOptions.add_arguments(maintain, settings)
     maintain.set_defaults(func=cmd_maintain)
 
     rollup = sub.add_parser("rollup", help="5-minute, hourly and daily bars from the lake's 1-minute bars "
                                            "(spark-submit.sh jobs/rollup_bars.py)")
-    RollupOptions.add_arguments(rollup)
+    RollupOptions.add_arguments(rollup, settings)
     rollup.set_defaults(func=cmd_rollup)
 
     sched = sub.add_parser("schedule", help="scheduled jobs of [[schedule.jobs]]: list, run, exec, crontab, k8s")
@@ -640,11 +639,9 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
 
 
 def add_backtest_parser(sub, settings: Settings) -> None:
-    from ticklake.backtest.request import add_arguments
-
     backtest = sub.add_parser("backtest", help="backtest a strategy over the lake's bars, sweeping parameters "
                                                "(Spark job jobs/backtest.py; docs/BACKTESTS.md)")
-    add_arguments(backtest, settings)
+    BacktestOptions.add_arguments(backtest, settings)
     backtest.set_defaults(func=cmd_backtest)
 
 
