@@ -591,7 +591,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     sched.set_defaults(func=cmd_schedule)
 
     demo = sub.add_parser("demo", help="run the whole pipeline end to end on the local feed")
-    demo.add_argument("--trades", type=int, default=20_000)
+    demo.add_argument("--trades", type=arguments.positive, default=20_000, help="trades the feed sends (default 20,000)")
     demo.set_defaults(func=cmd_demo)
 
     bench = sub.add_parser("bench", help="run a benchmark and print its figures")
