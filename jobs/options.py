@@ -20,15 +20,13 @@ if TYPE_CHECKING:
 
 
 class JobOptions(Protocol):
-    """What ``jobs.job.run_job`` and the CLI need of a job's options."""
+    """What ``jobs.job.run_job`` needs of a job's options (those the CLI hands on have ``to_argv``)."""
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser, settings: Settings) -> None: ...
 
     @classmethod
     def from_args(cls, settings: Settings, args: argparse.Namespace) -> JobOptions: ...
-
-    def to_argv(self) -> list[str]: ...
 
 
 def _symbols(parser: argparse.ArgumentParser) -> None:
