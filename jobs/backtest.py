@@ -11,7 +11,6 @@ driver for their trades, equity curves and HTML reports. Everything is checked b
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -25,14 +24,14 @@ from pathlib import Path
 import pandas as pd
 from pyspark.sql import SparkSession
 
-from jobs.session import build_session, iceberg_table
+from jobs.job import run_job
+from jobs.options import BacktestOptions
+from jobs.session import iceberg_table
 from schemas.derive import spark_schema
 from schemas.models import BacktestRun, BacktestTrade, EquityPoint
 from ticklake.backtest import report, request as req, results, store, strategies, sweep
 from ticklake.backtest.metrics import METRICS
 from ticklake.config import Settings
-from ticklake.errors import UserError
-from ticklake.logs import configure_logging, say
 from ticklake.progress import Progress
 
 log = logging.getLogger("ticklake.backtest")
@@ -168,27 +167,10 @@ def ranked_table(runs: pd.DataFrame, limit: int = 20) -> str:
     return text + (f"\n... {len(runs) - limit} more runs in the runs table" if len(runs) > limit else "")
 
 
-def main(argv: list[str] | None = None) -> int:
-    configure_logging()
-    settings = Settings()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    req.add_arguments(parser, settings)
-    parser.add_argument("--chunks", type=int, help="parameter-set chunks per symbol (default: just enough to "
-                                                   "give every core the same share)")
-    parser.add_argument("--summary", type=Path, help="also write the sweep's figures to this JSON file")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        checked = store.check(settings, req.from_args(args))
-    except UserError as error:
-        say(f"error: {error}")
-        return 2
-    spark = build_session(settings, "ticklake-backtest")
-    spark.sparkContext.setLogLevel("WARN")
-    master = spark.sparkContext.master
-    try:
-        result = run(spark, settings, checked, args.chunks)
-    finally:
-        spark.stop()
+def backtest(spark: SparkSession, settings: Settings, options: BacktestOptions) -> int:
+    """The job's work: the backtest, then its ranked runs, speed and reports on stdout."""
+    checked = options.checked
+    result = run(spark, settings, checked, options.chunks)
     r = checked.request
     print(f"\nsweep {result.sweep_id}: {r.strategy}, {len(checked.param_sets)} parameter sets × "
           f"{len(r.symbols)} symbols, ranked by {r.rank_by}\n{ranked_table(result.runs)}")
@@ -196,11 +178,15 @@ def main(argv: list[str] | None = None) -> int:
           f"({result.bar_evaluations / result.sweep_seconds:,.0f} per second)")
     for path in result.runs["report"].dropna():
         print(f"report: {path}")
-    if args.summary:
-        args.summary.write_text(json.dumps({
+    if options.summary:
+        options.summary.write_text(json.dumps({
             "sweep_id": result.sweep_id, "runs": len(result.runs), "sweep_seconds": result.sweep_seconds,
-            "bar_evaluations": result.bar_evaluations, "master": master}))
+            "bar_evaluations": result.bar_evaluations, "master": spark.sparkContext.master}))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_job(__doc__, BacktestOptions, "ticklake-backtest", backtest, argv)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # jobs.flink_sql without ticklake's venv
 
-from jobs.flink_sql import statements  # noqa: E402
+from jobs.flink_sql import LOOPBACK, statements  # noqa: E402
 
 
 def cluster_config(opts: dict) -> dict[str, str]:
@@ -34,12 +34,7 @@ def cluster_config(opts: dict) -> dict[str, str]:
         "taskmanager.memory.managed.size": "64m",
         "taskmanager.memory.network.min": "32m",
         "taskmanager.memory.network.max": "32m",
-        # Everything on loopback, including the BLOB server (else it binds the wildcard address).
-        "jobmanager.bind-host": "127.0.0.1",
-        "taskmanager.bind-host": "127.0.0.1",
-        "taskmanager.host": "127.0.0.1",
-        "rest.bind-address": "127.0.0.1",
-        "rest.address": "127.0.0.1",
+        **LOOPBACK,
         "rest.port": str(opts["rest_port"]),
         "table.local-time-zone": "UTC",
         "table.exec.source.idle-timeout": f"{opts['idle_timeout_ms']} ms",

@@ -18,6 +18,11 @@ import json
 import sys
 import time
 import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # jobs.flink_sql without ticklake's venv
+
+from jobs.flink_sql import LOOPBACK, with_clause  # noqa: E402
 
 # Flink SQL columns of a Kafka record of the trades topic (schemas.models.Trade).
 TRADE_COLUMNS = (
@@ -33,17 +38,8 @@ LOCAL_CLUSTER = {
     "taskmanager.memory.managed.size": "64m",
     "taskmanager.memory.network.min": "16m",
     "taskmanager.memory.network.max": "16m",
-    # Everything on loopback, including the BLOB server (else it binds the wildcard address).
-    "jobmanager.bind-host": "127.0.0.1",
-    "taskmanager.bind-host": "127.0.0.1",
-    "taskmanager.host": "127.0.0.1",
-    "rest.bind-address": "127.0.0.1",
-    "rest.address": "127.0.0.1",
+    **LOOPBACK,
 }
-
-
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def trades_ddl(columns: str, topic: str, bootstrap_servers: str, group_id: str) -> str:
@@ -60,8 +56,7 @@ def trades_ddl(columns: str, topic: str, bootstrap_servers: str, group_id: str) 
         # A value that is not a trade is skipped (the Spark job quarantines those).
         "json.ignore-parse-errors": "true",
     }
-    with_clause = ",\n  ".join(f"{_sql_string(k)} = {_sql_string(v)}" for k, v in options.items())
-    return f"CREATE TEMPORARY TABLE trades ({columns}) WITH (\n  {with_clause}\n)"
+    return f"CREATE TEMPORARY TABLE trades ({columns}) {with_clause(options)}"
 
 
 SUMMARY_SQL = """

@@ -1,6 +1,8 @@
-"""The Flink SQL of the real-time job (jobs/flink_realtime.py), built from the job's options.
+"""The Flink SQL of the real-time job (jobs/flink_realtime.py), built from the job's options;
+its literals and WITH clauses, and the mini-cluster's loopback addresses, serve the smoke job
+(jobs/flink_smoke.py) too.
 
-Pure string building, no PyFlink: it is imported by the job in .venv-flink and by the unit
+Pure string building, no PyFlink: it is imported by the jobs in .venv-flink and by the unit
 tests in .venv. All logic of the hot path is SQL, so it runs in the JVM; no Python UDFs.
 
 Statements, in order:
@@ -40,6 +42,17 @@ def _extract(name: str, kind: str) -> str:
 # The fields the job reads; the launcher checks they are the trade model's.
 REQUIRED = {"symbol": "string", "price": "double", "volume": "double", "trade_time_ms": "long",
             "received_time_ms": "long"}
+
+
+# The mini-cluster's addresses: everything on loopback, including the BLOB server (else it binds
+# the wildcard address).
+LOOPBACK = {
+    "jobmanager.bind-host": "127.0.0.1",
+    "taskmanager.bind-host": "127.0.0.1",
+    "taskmanager.host": "127.0.0.1",
+    "rest.bind-address": "127.0.0.1",
+    "rest.address": "127.0.0.1",
+}
 
 
 def sql_string(value: str) -> str:

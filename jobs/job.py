@@ -9,20 +9,21 @@ from collections.abc import Callable
 
 from pyspark.sql import SparkSession
 
+from jobs.options import JobOptions
 from jobs.session import build_session
 from ticklake.config import Settings
 from ticklake.errors import UserError
 from ticklake.logs import configure_logging, say
 
 
-def run_job(doc: str | None, options_type, app_name: str,
-            work: Callable[[SparkSession, Settings, object], int], argv: list[str] | None = None) -> int:
+def run_job(doc: str | None, options_type: type[JobOptions], app_name: str,
+            work: Callable[[SparkSession, Settings, JobOptions], int], argv: list[str] | None = None) -> int:
     """Parse ``argv`` into ``options_type`` (``add_arguments``, ``from_args``) and return
     ``work(spark, settings, options)``."""
     configure_logging()
     settings = Settings()
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    options_type.add_arguments(parser)
+    options_type.add_arguments(parser, settings)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         options = options_type.from_args(settings, args)

@@ -25,6 +25,7 @@ import logging
 import sys
 import threading
 import time
+from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.errors import StreamingQueryException
@@ -33,10 +34,10 @@ from pyspark.sql.streaming import StreamingQuery
 from jobs import sinks, transforms
 from jobs.bar_path import BarPath
 from jobs.bar_stores import CassandraBars, IcebergBars
+from jobs.job import run_job
 from jobs.metrics import ProgressPoller, StreamMetrics
-from jobs.session import build_session, iceberg_table
+from jobs.session import iceberg_table
 from ticklake.backoff import backoff_seconds
-from ticklake.logs import configure_logging
 from ticklake.config import Settings
 from ticklake.security import spark_kafka_options
 
@@ -239,49 +240,75 @@ def query_names(text: str) -> tuple[str, ...]:
     return tuple(name for name in QUERIES if name in names)
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
+@dataclass(frozen=True)
+class StreamOptions:
+    """The job's options, typed; the triggers the command line leaves out come from the settings."""
+
+    available_now: bool
+    bars_trigger_seconds: float
+    trigger_seconds: float
+    lake_trigger_seconds: float
+    queries: tuple[str, ...]
+    starting_offsets: str
+    max_offsets_per_trigger: int | None
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser, settings: Settings) -> None:
+        spark = settings.spark
+        parser.add_argument("--available-now", action="store_true",
+                            help="process everything in Kafka now, then exit (backfills, tests)")
+        parser.add_argument("--bars-trigger-seconds", type=float, default=None,
+                            help="micro-batch interval of the bars (default: spark.bars_trigger_seconds setting, "
+                                 f"{spark.bars_trigger_seconds:g})")
+        parser.add_argument("--trigger-seconds", type=float, default=None,
+                            help="micro-batch interval of the raw trades in Cassandra (default: "
+                                 f"spark.trigger_seconds, {spark.trigger_seconds:g})")
+        parser.add_argument("--lake-trigger-seconds", type=float, default=None,
+                            help="interval of the Iceberg commits (default: spark.lake_trigger_seconds setting, "
+                                 f"{spark.lake_trigger_seconds:g})")
+        parser.add_argument("--queries", type=query_names, default=QUERIES,
+                            help="the queries this application runs, comma-separated (default: all of "
+                                 f"{','.join(QUERIES)}); run the bars apart from the others so that nothing "
+                                 "competes with them (ticklake stream does)")
+        parser.add_argument("--starting-offsets", default="earliest",
+                            help="Kafka offsets for a query without a checkpoint: earliest or latest")
+        parser.add_argument("--max-offsets-per-trigger", type=int, default=None,
+                            help="cap on the Kafka records a micro-batch reads (default: all available)")
+
+    @classmethod
+    def from_args(cls, settings: Settings, args: argparse.Namespace) -> StreamOptions:
+        spark = settings.spark
+
+        def given(value: float | None, default: float) -> float:
+            return default if value is None else value
+
+        return cls(args.available_now, given(args.bars_trigger_seconds, spark.bars_trigger_seconds),
+                   given(args.trigger_seconds, spark.trigger_seconds),
+                   given(args.lake_trigger_seconds, spark.lake_trigger_seconds), args.queries,
+                   args.starting_offsets, args.max_offsets_per_trigger)
+
+
+def parse_args(argv: list[str], settings: Settings | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--available-now", action="store_true",
-                        help="process everything in Kafka now, then exit (backfills, tests)")
-    parser.add_argument("--bars-trigger-seconds", type=float, default=None,
-                        help="micro-batch interval of the bars (default: spark.bars_trigger_seconds setting)")
-    parser.add_argument("--trigger-seconds", type=float, default=None,
-                        help="micro-batch interval of the raw trades in Cassandra (default: spark.trigger_seconds)")
-    parser.add_argument("--lake-trigger-seconds", type=float, default=None,
-                        help="interval of the Iceberg commits (default: spark.lake_trigger_seconds setting)")
-    parser.add_argument("--queries", type=query_names, default=QUERIES,
-                        help="the queries this application runs, comma-separated (default: all of "
-                             f"{','.join(QUERIES)}); run the bars apart from the others so that nothing "
-                             "competes with them (ticklake stream does)")
-    parser.add_argument("--starting-offsets", default="earliest",
-                        help="Kafka offsets for a query without a checkpoint: earliest or latest")
-    parser.add_argument("--max-offsets-per-trigger", type=int, default=None,
-                        help="cap on the Kafka records a micro-batch reads (default: all available)")
+    StreamOptions.add_arguments(parser, settings or Settings())
     return parser.parse_args(argv)
 
 
-def options(argv: list[str] | None, settings: Settings) -> argparse.Namespace:
-    """The command line's options, the triggers it leaves out taken from ``settings``."""
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    for name in ("bars_trigger_seconds", "trigger_seconds", "lake_trigger_seconds"):
-        if getattr(args, name) is None:
-            setattr(args, name, getattr(settings.spark, name))
-    return args
+def options(argv: list[str] | None, settings: Settings) -> StreamOptions:
+    """The command line's options (this process's arguments without ``argv``), typed."""
+    return StreamOptions.from_args(settings, parse_args(sys.argv[1:] if argv is None else argv, settings))
+
+
+def stream(spark: SparkSession, settings: Settings, job_options: StreamOptions) -> int:
+    """The job's work: its metrics served while the supervised queries run."""
+    metrics = StreamMetrics(journal=settings.spark.phase_journal)
+    metrics.serve(settings.spark.metrics_host, settings.spark.metrics_port)
+    run_supervised(spark, settings, job_options, metrics)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    configure_logging()
-    settings = Settings()
-    args = options(argv, settings)
-    spark = build_session(settings, "ticklake-ohlcv-stream")
-    spark.sparkContext.setLogLevel("WARN")
-    metrics = StreamMetrics(journal=settings.spark.phase_journal)
-    metrics.serve(settings.spark.metrics_host, settings.spark.metrics_port)
-    try:
-        run_supervised(spark, settings, args, metrics)
-    finally:
-        spark.stop()
-    return 0
+    return run_job(__doc__, StreamOptions, "ticklake-ohlcv-stream", stream, argv)
 
 
 if __name__ == "__main__":

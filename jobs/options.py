@@ -1,16 +1,32 @@
 """The options of the lake's batch jobs, typed: each job and the ``ticklake`` command that runs it
-declare them with the same ``add_arguments``, check them with the same ``from_args`` (a
-``UserError`` before any Spark work), and the command hands them on with ``to_argv``, as
-``ticklake.backtest.request`` does for backtests. No Spark here, so the CLI stays quick."""
+declare them with the same ``add_arguments`` (defaults from the settings), check them with the
+same ``from_args`` (a ``UserError`` before any Spark work), and the command hands them on with
+``to_argv``. No Spark here, so the CLI stays quick."""
 from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from ticklake import arguments
+from ticklake.backtest import request
 from ticklake.config import Settings
 from ticklake.times import DAY, floor_time
+
+if TYPE_CHECKING:
+    from ticklake.backtest.store import CheckedRequest
+
+
+class JobOptions(Protocol):
+    """What ``jobs.job.run_job`` needs of a job's options (those the CLI hands on have ``to_argv``)."""
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser, settings: Settings) -> None: ...
+
+    @classmethod
+    def from_args(cls, settings: Settings, args: argparse.Namespace) -> JobOptions: ...
 
 
 def _symbols(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +44,7 @@ class RollupOptions:
     symbols: list[str]
 
     @staticmethod
-    def add_arguments(parser: argparse.ArgumentParser) -> None:
+    def add_arguments(parser: argparse.ArgumentParser, settings: Settings) -> None:
         parser.add_argument("--start", type=arguments.time, help="ISO time, widened to 00:00 UTC "
                                                                 "(default: --days before --end)")
         parser.add_argument("--end", type=arguments.time, help="ISO time, widened to the next 00:00 UTC "
@@ -36,7 +52,8 @@ class RollupOptions:
         parser.add_argument("--days", type=arguments.positive, default=2,
                             help="without --start: this many UTC days up to --end (default 2)")
         parser.add_argument("--timeframe", action="append", default=[],
-                            help="repeat for several; default: every configured one")
+                            help="repeat for several; default: every configured one "
+                                 f"({', '.join(settings.iceberg.rollup_tables)})")
         _symbols(parser)
 
     @classmethod
@@ -62,7 +79,7 @@ class RebuildOptions:
     symbols: list[str]
 
     @staticmethod
-    def add_arguments(parser: argparse.ArgumentParser) -> None:
+    def add_arguments(parser: argparse.ArgumentParser, settings: Settings) -> None:
         parser.add_argument("--start", required=True, type=arguments.time, help="ISO time, UTC unless it has an offset")
         parser.add_argument("--end", required=True, type=arguments.time)
         _symbols(parser)
@@ -84,7 +101,7 @@ class MaintainOptions:
     tables: list[str]  # identifiers, namespace.table
 
     @staticmethod
-    def add_arguments(parser: argparse.ArgumentParser) -> None:
+    def add_arguments(parser: argparse.ArgumentParser, settings: Settings) -> None:
         parser.add_argument("--table", action="append", default=[], help="table name; repeat for several; default: all")
 
     @classmethod
@@ -97,3 +114,33 @@ class MaintainOptions:
 
     def to_argv(self) -> list[str]:
         return [f"--table={identifier.split('.', 1)[1]}" for identifier in self.tables]
+
+
+@dataclass(frozen=True)
+class BacktestOptions:
+    """``jobs/backtest.py``, ``ticklake backtest``: the request (``ticklake.backtest.request``),
+    checked against the lake (``ticklake.backtest.store.check``), and how the job shares it out."""
+
+    checked: CheckedRequest
+    chunks: int | None = None
+    summary: Path | None = None
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser, settings: Settings) -> None:
+        request.add_arguments(parser, settings)
+        parser.add_argument("--chunks", type=int, help="parameter-set chunks per symbol (default: just enough to "
+                                                       "give every core the same share)")
+        parser.add_argument("--summary", type=Path, help="also write the sweep's figures to this JSON file")
+
+    @classmethod
+    def from_args(cls, settings: Settings, args: argparse.Namespace) -> BacktestOptions:
+        from ticklake.backtest import store
+
+        summary = args.summary.resolve() if args.summary else None  # the job runs in the project folder
+        return cls(store.check(settings, request.from_args(args)), args.chunks, summary)
+
+    def to_argv(self) -> list[str]:
+        argv = self.checked.request.to_argv()
+        if self.chunks is not None:
+            argv += ["--chunks", str(self.chunks)]
+        return argv + (["--summary", str(self.summary)] if self.summary is not None else [])

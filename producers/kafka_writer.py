@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from producers.frames import DeadLetter, TradeRecord, trade_json
 from producers.metrics import ProducerMetrics
 from ticklake.config import Settings
+from ticklake.logs import librdkafka_logging
 from ticklake.security import kafka_python, librdkafka
 
 log = logging.getLogger("ticklake.producer")
@@ -148,7 +149,7 @@ class ConfluentWriter(KafkaWriter):
         kafka = settings.kafka
         self._send_error = KafkaException
         self._producer = Producer({
-            **librdkafka(settings, "producer"), "acks": "all", "enable.idempotence": True,
+            **librdkafka(settings, "producer"), **librdkafka_logging(), "acks": "all", "enable.idempotence": True,
             "delivery.timeout.ms": DELIVERY_TIMEOUT_MS, "compression.type": kafka.compression,
             "linger.ms": 10, "batch.size": 1024 * 1024,
             "queue.buffering.max.messages": settings.producer.buffer_records,

@@ -12,7 +12,7 @@ import time
 
 from ticklake.config import Settings
 from ticklake.errors import UserError
-from ticklake.logs import silenced
+from ticklake.logs import librdkafka_logging, silenced
 from ticklake.security import SCRAM, cassandra_refused, librdkafka
 
 SCRAM_ITERATIONS = 8192
@@ -61,7 +61,7 @@ def ensure_kafka_users(settings: Settings) -> None:
     """Upsert the SCRAM credentials of the client users and their ACLs, as the admin user."""
     from confluent_kafka.admin import AdminClient, ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
 
-    admin = AdminClient(librdkafka(settings, "admin"))
+    admin = AdminClient({**librdkafka(settings, "admin"), **librdkafka_logging()})
     sec = settings.security
     info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS)
     upserts = [UserScramCredentialUpsertion(getattr(sec, name).username, info, sec.credential(name).encode())

@@ -73,7 +73,7 @@ def write_chart(settings: Settings, symbol: str, start: datetime, end: datetime,
                         "check the symbol and the range ('ticklake query bars' shows what there is)")
     bars = resample(minutes, timeframe)
     source = (f"from the lake as of {as_of}" if as_of
-              else f"from Cassandra ({settings.cassandra.keyspace}.{settings.cassandra.bars_table})")
+              else f"from Cassandra ({settings.cassandra.qualified(settings.cassandra.bars_table)})")
     path = out or default_path(settings, symbol, timeframe, start)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render(symbol, bars, timeframe, source), encoding="utf-8")

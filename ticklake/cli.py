@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
-from jobs.options import MaintainOptions, RebuildOptions, RollupOptions
+from jobs.options import BacktestOptions, MaintainOptions, RebuildOptions, RollupOptions
 from schemas.models import BAR_COLUMNS, TRADE_COLUMNS
 from ticklake import arguments
 from ticklake.config import PROJECT_ROOT, Settings, config_file
@@ -431,16 +431,16 @@ def cmd_alerts(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
-    from ticklake.backtest import request, store
-
-    checked = store.check(settings, request.from_args(args))  # every check before Spark starts
+    options = BacktestOptions.from_args(settings, args)  # every check before Spark starts
+    checked = options.checked
     say(f"{len(checked.param_sets)} parameter sets × {len(checked.request.symbols)} symbols "
-              f"on {checked.bars_identifier} snapshot {checked.snapshot_id}")
-    spark_submit(settings, "jobs/backtest.py", *checked.request.to_argv())
+        f"on {checked.bars_identifier} snapshot {checked.snapshot_id}")
+    spark_submit(settings, "jobs/backtest.py", *options.to_argv())
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(settings: Settings) -> argparse.ArgumentParser:
+    """The command line; ``settings`` give the defaults that come from the configuration."""
     parser = argparse.ArgumentParser(prog="ticklake", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -573,12 +573,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     maintain = sub.add_parser("maintain", help="compact, expire snapshots, remove orphans in the lake "
                                                "(spark-submit.sh jobs/maintain_lake.py)")
-    MaintainOptions.add_arguments(maintain)
+    MaintainOptions.add_arguments(maintain, settings)
     maintain.set_defaults(func=cmd_maintain)
 
     rollup = sub.add_parser("rollup", help="5-minute, hourly and daily bars from the lake's 1-minute bars "
                                            "(spark-submit.sh jobs/rollup_bars.py)")
-    RollupOptions.add_arguments(rollup)
+    RollupOptions.add_arguments(rollup, settings)
     rollup.set_defaults(func=cmd_rollup)
 
     sched = sub.add_parser("schedule", help="scheduled jobs of [[schedule.jobs]]: list, run, exec, crontab, k8s")
@@ -592,7 +592,7 @@ def build_parser() -> argparse.ArgumentParser:
     sched.set_defaults(func=cmd_schedule)
 
     demo = sub.add_parser("demo", help="run the whole pipeline end to end on the local feed")
-    demo.add_argument("--trades", type=int, default=20_000)
+    demo.add_argument("--trades", type=arguments.positive, default=20_000, help="trades the feed sends (default 20,000)")
     demo.set_defaults(func=cmd_demo)
 
     bench = sub.add_parser("bench", help="run a benchmark and print its figures")
@@ -630,7 +630,7 @@ def build_parser() -> argparse.ArgumentParser:
     alerts.add_argument("--since", help="alerts from this event time on: ISO, or now-90m, now-6h")
     alerts.add_argument("--format", choices=FORMATS, default="table", help="table, csv, or json (one object a line)")
     alerts.set_defaults(func=cmd_alerts)
-    add_backtest_parser(sub)
+    add_backtest_parser(sub, settings)
     verbose = "the full output of the Spark jobs and their helpers on the terminal (always in the run log)"
     parser.add_argument("-v", "--verbose", action="store_true", help=verbose)
     for command in LOGGED:  # also after the command's name
@@ -639,12 +639,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_backtest_parser(sub) -> None:
-    from ticklake.backtest.request import add_arguments
-
+def add_backtest_parser(sub, settings: Settings) -> None:
     backtest = sub.add_parser("backtest", help="backtest a strategy over the lake's bars, sweeping parameters "
                                                "(Spark job jobs/backtest.py; docs/BACKTESTS.md)")
-    add_arguments(backtest, Settings())
+    BacktestOptions.add_arguments(backtest, settings)
     backtest.set_defaults(func=cmd_backtest)
 
 
@@ -655,8 +653,8 @@ LOGGED = ("demo", "backtest", "stream", "rollup", "maintain", "import")
 def main(argv: list[str] | None = None) -> int:
     from ticklake.services import ServiceError
 
-    args = build_parser().parse_args(argv)
-    settings = Settings()
+    settings = Settings()  # once per command: the parser's defaults and the command's work use the same
+    args = build_parser(settings).parse_args(argv)
     with contextlib.ExitStack() as stack:
         if args.command in LOGGED:
             log = stack.enter_context(run_log(settings.state_dir, args.command, args.verbose))

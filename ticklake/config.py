@@ -77,6 +77,10 @@ class CassandraSettings(BaseModel):
     heap: str = "1G"
     metrics_port: int = 9469  # the JMX exporter agent in the local node (loopback); 0: none
 
+    def qualified(self, table: str) -> str:
+        """``keyspace.table``: statements name their keyspace, sessions use none (no ``USE``)."""
+        return f"{self.keyspace}.{table}"
+
 
 class IcebergSettings(BaseModel):
     catalog_name: str = "ticklake"

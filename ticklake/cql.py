@@ -20,13 +20,14 @@ def cassandra_cluster(settings: Settings, consistency_level: int | None = None, 
                    execution_profiles={EXEC_PROFILE_DEFAULT: profile}, **cassandra_driver(settings, user), **options)
 
 
-def cassandra_session(settings: Settings, keyspace: str | None = None, user: str = "app"):
-    """A session; a UserError saying what to fix when no node takes it."""
+def cassandra_session(settings: Settings, user: str = "app"):
+    """A session in no keyspace (statements name theirs: ``CassandraSettings.qualified``); a
+    UserError saying what to fix when no node takes it."""
     from cassandra.cluster import NoHostAvailable
 
     cluster = cassandra_cluster(settings, user=user)
     try:
-        return cluster.connect(keyspace)
+        return cluster.connect()
     except NoHostAvailable as error:
         cluster.shutdown()
         raise cassandra_refused(settings, user, error) from None

@@ -122,20 +122,31 @@ def run_the_pipeline(settings: Settings, trades: int, progress: Callable[[str], 
     spark_submit(settings, "jobs/ohlcv_stream.py", "--available-now")
 
     end = datetime.now(timezone.utc) + timedelta(minutes=1)  # the feed's clock stops at the wall clock
-    for symbol in settings.producer.symbols:
-        rows = query.bars(settings, symbol, started, end)
-        print(f"\n{symbol}: {len(rows)} one-minute bars in Cassandra "
-              f"({settings.cassandra.keyspace}.{settings.cassandra.bars_table}), newest first")
-        print_rows(rows[:5], BAR_COLUMNS)
-    catalog = lake.catalog(settings)
-    for identifier in lake.table_specs(settings):
-        table = catalog.load_table(identifier)
-        snapshot = table.current_snapshot()
-        rows = snapshot.summary.get("total-records") if snapshot else 0
-        print(f"\nIceberg {identifier}: {rows} rows, snapshot {snapshot.snapshot_id if snapshot else None}")
+    print(f"\none-minute bars in Cassandra ({settings.cassandra.qualified(settings.cassandra.bars_table)}): "
+          "how many of each symbol, and the newest")
+    print_rows([newest_bar(symbol, query.bars(settings, symbol, started, end)) for symbol in settings.producer.symbols],
+               ["symbol", "bars", *(c for c in BAR_COLUMNS if c != "symbol")])
+    print("\nthe lake's Iceberg tables")
+    print_rows(lake_tables(settings), ["table", "rows", "snapshot"])
     print(f"\nQuery more with: ticklake query bars {settings.producer.symbols[0]} --start {started:%Y-%m-%dT%H:%M}")
     backtest_the_bars(settings, started, end, progress)
     show_the_real_time_path(settings, started)
+
+
+def newest_bar(symbol: str, bars: list) -> SimpleNamespace:
+    """The count of ``bars`` (newest first) and the fields of the newest (``-`` when there is none)."""
+    fields = {c: getattr(bars[0], c) if bars else "-" for c in BAR_COLUMNS}
+    return SimpleNamespace(**fields | {"symbol": symbol, "bars": len(bars)})
+
+
+def lake_tables(settings: Settings) -> list[SimpleNamespace]:
+    """Each lake table's name, rows and current snapshot (``-`` for a table still empty)."""
+    catalog, tables = lake.catalog(settings), []
+    for identifier in lake.table_specs(settings):
+        snapshot = catalog.load_table(identifier).current_snapshot()
+        tables.append(SimpleNamespace(table=identifier, rows=int(snapshot.summary.get("total-records", 0)) if snapshot
+                                      else 0, snapshot=snapshot.snapshot_id if snapshot else "-"))
+    return tables
 
 
 def show_the_real_time_path(settings: Settings, since: datetime) -> None:

@@ -12,11 +12,11 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
-from pathlib import Path
 
 from jobs import flink_live
 from ticklake.config import Settings
 from ticklake.live import lag, live_bars
+from ticklake.processes import cpu_seconds, peak_rss_kb
 from ticklake.services.process import free_port
 from ticklake.security import kafka_python
 from ticklake.stream_bench import BarWatcher, load_backlog, percentiles, private_pipeline, topic_trades
@@ -36,12 +36,10 @@ class JvmUsage:
         self.cpu_started, self.wall_started = self._cpu(), time.monotonic()
 
     def _cpu(self) -> float:
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+        return cpu_seconds(self.pid)
 
     def figures(self) -> dict[str, float]:
-        status = Path(f"/proc/{self.pid}/status").read_text().splitlines()
-        peak_kb = int(next(line.split()[1] for line in status if line.startswith("VmHWM")))
+        peak_kb = peak_rss_kb(self.pid)
         cores = (self._cpu() - self.cpu_started) / (time.monotonic() - self.wall_started)
         return {"jvm_cpu_cores": round(cores, 2), "jvm_peak_rss_mb": round(peak_kb / 1024)}
 

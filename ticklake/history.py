@@ -35,6 +35,7 @@ from ticklake.config import Settings
 from ticklake.errors import UserError
 from ticklake.progress import Progress
 from ticklake.timeframes import seconds
+from ticklake.times import EPOCH, floor_time, utc_day
 
 IMPORTED_PARTITION = -1
 TIME_UNITS = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}  # per second; or "iso"
@@ -168,7 +169,7 @@ def parse_time(value: object, unit: str, zone: ZoneInfo) -> datetime:
             raise RowError(f"time {value!r} is not a number of {unit} since 1970") from None
         if not math.isfinite(ms) or not 0 < ms <= MAX_TRADE_TIME_MS:
             raise RowError(f"time {value!r} {unit} is out of range")
-        return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=round(ms * 1000))
+        return EPOCH + timedelta(microseconds=round(ms * 1000))
     return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(timezone.utc)
 
 
@@ -233,14 +234,14 @@ class Converter:
         return self.bar(row, symbol, time) if self.what == "bars" else self.trade(row, symbol, time, number)
 
     def bar(self, row: dict, symbol: object, start: datetime) -> dict:
-        if (start - datetime(1970, 1, 1, tzinfo=timezone.utc)) % self.width:
+        if floor_time(start, self.width) != start:
             raise RowError(f"window_start {start.isoformat()} is not at the start of a {self.width} bar")
         values = {name: _number(self.cell(row, name), name, int if name == "trade_count" else float)
                   for name in ("open", "high", "low", "close", "volume", "trade_count", "vwap")}
         if values["trade_count"] is None:
             values["trade_count"] = 0  # the file does not say
         try:
-            bar = Bar.model_validate({"symbol": symbol, "trade_date": start.date(), "window_start": start,
+            bar = Bar.model_validate({"symbol": symbol, "trade_date": utc_day(start), "window_start": start,
                                       "window_end": start + self.width, **values, "updated_at": self.now})
         except ValidationError as error:
             raise RowError(_reason(error)) from None

@@ -1,6 +1,10 @@
 """Logging for ticklake processes: our messages at INFO, chatty libraries at WARNING; and the
 run log of a command that runs jobs: everything they print goes into one file under the state
-folder, while the terminal shows ticklake's own lines and the engines' warnings."""
+folder, while the terminal shows ticklake's own lines and the engines' warnings. The Kafka
+clients' own records (kafka-python's, and librdkafka's, which ``librdkafka_logging`` routes
+through Python logging) are connection chatter to a person at the terminal: a command with a run
+log writes them into the file only (``--verbose``: to the terminal too); ticklake reports the
+failures that matter in its own words."""
 from __future__ import annotations
 
 import codecs
@@ -16,7 +20,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
 
-QUIET = ("py4j", "cassandra", "kafka", "websockets")
+LIBRDKAFKA = "librdkafka"  # the logger of confluent-kafka's clients (librdkafka_logging)
+QUIET = ("py4j", "cassandra", "kafka", LIBRDKAFKA, "websockets")
+KAFKA_CLIENTS = ("kafka", LIBRDKAFKA)  # kafka-python's loggers are kafka.*
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -26,9 +32,46 @@ def say(message: str) -> None:
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(level=level, format=FORMAT)
+    logging.basicConfig(level=level, format=FORMAT, handlers=[TerminalHandler()])
     for name in QUIET:
         logging.getLogger(name).setLevel(max(level, logging.WARNING))
+
+
+def librdkafka_logging() -> dict:
+    """The configuration that makes a confluent-kafka client log through Python logging (logger
+    ``librdkafka``, served when the client is polled) instead of printing ``%4|...`` lines on stderr."""
+    return {"logger": logging.getLogger(LIBRDKAFKA)}
+
+
+def routine(record: logging.LogRecord) -> bool:
+    """A Kafka client's own record (not ticklake's)."""
+    return record.name.partition(".")[0] in KAFKA_CLIENTS
+
+
+class TerminalHandler(logging.StreamHandler):
+    """Log records to this process' stderr as it is at each record (a run log's copy of it);
+    in a command with a run log, the Kafka clients' records into its file only, unless verbose."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> IO[str]:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: IO[str]) -> None:
+        pass  # always the current stderr
+
+    def emit(self, record: logging.LogRecord) -> None:
+        log = _current
+        if log is not None and not log.verbose and routine(record):
+            try:
+                log.write(self.format(record) + "\n")
+            except Exception:  # as logging does: a record that cannot be written never stops the program
+                self.handleError(record)
+            return
+        super().emit(record)
 
 
 class _Tee(io.TextIOBase):

@@ -39,6 +39,34 @@ def command_line(pid: int) -> list[bytes] | None:
         return None
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of ``pid`` so far, in seconds (0 once it is gone)."""
+    fields = stat_fields(pid)
+    return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_kb(pid: int) -> int:
+    """The largest resident memory ``pid`` has had (``VmHWM``), in kB; 0 once it is gone."""
+    try:
+        status = (PROC / str(pid) / "status").read_text()
+    except OSError:
+        return 0
+    return int(next((line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")), 0))
+
+
+def nice_session(pid: int, niceness: int) -> None:
+    """Give the session ``pid`` leads the ``niceness`` of its processes (0: leave it). With the
+    kernel's autogroup scheduling (sched(7); on by default on many Linux systems) the CPU is shared
+    between sessions first, and a process's own nice counts only against the processes of its
+    session: the streaming job's stores application at ``nice 10`` in a session of its own would
+    still get as much as the bars'."""
+    if niceness:
+        try:
+            (PROC / str(pid) / "autogroup").write_text(str(niceness))
+        except OSError:
+            pass  # no autogroups here (not Linux, or a kernel without them): nice alone applies
+
+
 def _running(pid: int, fields: list[str]) -> bool:
     if fields[0] != "Z":
         return True

@@ -27,7 +27,7 @@ def drop_named(settings: Settings) -> None:
     session = cassandra_session(settings, user="superuser")
     try:
         for table in (settings.cassandra.trades_table, settings.cassandra.bars_table):
-            session.execute(f"DROP TABLE IF EXISTS {settings.cassandra.keyspace}.{table}", timeout=60)
+            session.execute(f"DROP TABLE IF EXISTS {settings.cassandra.qualified(table)}", timeout=60)
     finally:
         session.cluster.shutdown()
     catalog = lake.catalog(settings)

@@ -11,6 +11,7 @@ from pathlib import Path
 from ticklake import logs
 from ticklake.config import PROJECT_ROOT, Settings
 from ticklake.errors import UserError
+from ticklake.processes import nice_session, terminate_groups
 
 
 def spark_submit_command(settings: Settings, script: str, *job_args: str,
@@ -50,26 +51,12 @@ def spark_submit_background(settings: Settings, script: str, *job_args: str, log
     return process
 
 
-def nice_session(pid: int, niceness: int) -> None:
-    """Give the session ``pid`` leads the ``niceness`` of its processes. With the kernel's autogroup
-    scheduling (sched(7); on by default on many Linux systems) the CPU is shared between sessions
-    first, and a process's own nice counts only against the processes of its session: the stores'
-    application at ``nice 10`` in a session of its own would still get as much as the bars'."""
-    if niceness:
-        try:
-            Path(f"/proc/{pid}/autogroup").write_text(str(niceness))
-        except OSError:
-            pass  # no autogroups here (not Linux, or a kernel without them): nice alone applies
-
-
 def spark_submit_together(runs: list[tuple[Settings, str, tuple[str, ...], int]],
                           spark_args: tuple[str, ...] = ()) -> None:
     """Run several ``spark-submit.sh`` jobs at once, each ``(settings, script, job_args, niceness)``
     in a session of its own, their output on this terminal, until all end. When one fails (or on
     Ctrl-C, or a SIGTERM to this process), the others are stopped too. In a command with a run
     log, as ``spark_submit``."""
-    from ticklake.processes import terminate_groups
-
     def stop(signum, frame):
         raise SystemExit(128 + signum)
 

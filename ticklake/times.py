@@ -3,7 +3,7 @@ in messages, and aligned to whole minutes or days (UTC)."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 _RELATIVE = re.compile(r"^now(?:-(\d+)([mhd]))?$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
@@ -32,12 +32,17 @@ def shown(value: datetime) -> str:
 
 
 MINUTE, DAY = timedelta(minutes=1), timedelta(days=1)
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def floor_time(value: datetime, unit: timedelta) -> datetime:
     """The start of the whole ``unit`` (``MINUTE``, ``DAY``: UTC midnights) that holds ``value``, in UTC."""
-    return _EPOCH + (value.astimezone(timezone.utc) - _EPOCH) // unit * unit
+    return EPOCH + (value.astimezone(timezone.utc) - EPOCH) // unit * unit
+
+
+def utc_day(value: datetime) -> date:
+    """The UTC day of ``value`` (a naive time is taken as the machine's local time, as Python does)."""
+    return value.astimezone(timezone.utc).date()
 
 
 def whole(start: datetime, end: datetime, unit: timedelta) -> tuple[datetime, datetime]:

@@ -88,10 +88,11 @@ def test_no_bars_says_where_it_looked(lake_settings, monkeypatch, capsys):
 def test_the_chart_of_cassandra_bars(pipeline_settings, monkeypatch, tmp_path, capsys):
     from ticklake.cql import cassandra_session
 
-    session = cassandra_session(pipeline_settings, pipeline_settings.cassandra.keyspace)
+    session = cassandra_session(pipeline_settings)
+    bars_table = pipeline_settings.cassandra.qualified(pipeline_settings.cassandra.bars_table)
     try:
         insert = session.prepare(
-            f"INSERT INTO {pipeline_settings.cassandra.bars_table} (symbol, trade_date, window_start, window_end, "
+            f"INSERT INTO {bars_table} (symbol, trade_date, window_start, window_end, "
             "open, high, low, close, volume, trade_count, vwap, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
         for row in minute_rows()[:12]:
             session.execute(insert, [row[c] for c in ("symbol", "trade_date", "window_start", "window_end", "open",

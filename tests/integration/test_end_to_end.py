@@ -80,11 +80,11 @@ def test_late_trades_reach_their_bars_and_the_rebuild_job_restores_lost_ones(pip
     start, end = time_range(trades)
     late_days = {(t.symbol, datetime.fromtimestamp(t.time_ms / 1000, timezone.utc).date())
                  for t in trades if t.time_ms <= late_ms + 60 * 11}
-    session = cassandra_session(settings, settings.cassandra.keyspace)
+    session = cassandra_session(settings)
+    bars_table = settings.cassandra.qualified(settings.cassandra.bars_table)
     try:  # bars lost (expired, deleted by hand): the rebuild job recomputes them from the lake
         for symbol, day in late_days:
-            session.execute(f"DELETE FROM {settings.cassandra.bars_table} WHERE symbol = %s AND trade_date = %s",
-                            (symbol, day))
+            session.execute(f"DELETE FROM {bars_table} WHERE symbol = %s AND trade_date = %s", (symbol, day))
     finally:
         session.cluster.shutdown()
     assert set(cassandra_bars(settings, ("AAPL", "MSFT"), start, end)) < set(reference.bars(trades))

@@ -23,6 +23,11 @@ from ticklake.errors import UserError
      "a symbol cannot be empty"),
     (["backtest", "--strategy", "sma_crossover", "--symbol", "AAPL", "--start", "yesterday", "--end", "now"],
      "'yesterday' is not a time: use ISO"),
+    (["chart", ""], "a symbol cannot be empty"),
+    (["export", "bars", "out.csv", "--symbol", " "], "a symbol cannot be empty"),
+    (["import", "bars", "in.csv", "--symbol", ""], "a symbol cannot be empty"),
+    (["demo", "--trades", "0"], "argument --trades: must be 1 or more, not 0"),
+    (["demo", "--trades", "-5"], "argument --trades: must be 1 or more, not -5"),
 ])
 def test_bad_values_are_refused_by_the_parser_with_a_message(argv, message, capsys):
     with pytest.raises(SystemExit) as exited:
@@ -35,6 +40,10 @@ def test_bad_values_are_refused_by_the_parser_with_a_message(argv, message, caps
     ["query", "bars", "AAPL", "--start", "2026-11-23T10:00:00.123456", "--end", "2026-11-23T10:00:00.123456"],
     ["query", "trades", "AAPL", "--start", "2026-11-23T10:00:00.123456", "--end", "2026-11-23T09:00"],
     ["rollup", "--start", "2026-11-23T10:00:00.123456", "--end", "2026-11-23T10:00:00.123456"],
+    ["chart", "AAPL", "--start", "2026-11-23T10:00:00.123456", "--end", "2026-11-23T10:00:00.123456"],
+    ["export", "bars", "out.csv", "--start", "2026-11-23T10:00:00.123456", "--end", "2026-11-23T10:00:00.123456"],
+    ["backtest", "--strategy", "sma_crossover", "--symbol", "AAPL", "--start", "2026-11-23T10:00:00.123456",
+     "--end", "2026-11-23T10:00:00.123456"],
 ])
 def test_an_empty_range_is_refused_with_times_to_the_second(argv, capsys):
     assert main(argv) == 2

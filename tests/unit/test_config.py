@@ -44,3 +44,19 @@ def test_token_comes_from_finnhub_token_and_is_never_printed(monkeypatch):
     assert "sekrit123" not in settings.model_dump_json()
     assert "sekrit123" not in repr(settings)
     assert not any("sekrit123" in v for v in settings.as_environment().values())
+
+
+def test_a_command_builds_its_settings_once(monkeypatch, capsys):
+    """The parser's defaults (a backtest's cash, say) and the command see the same settings."""
+    from ticklake import cli
+
+    built = []
+
+    class Counted(Settings):
+        def __init__(self, **values):
+            super().__init__(**values)
+            built.append(self)
+
+    monkeypatch.setattr(cli, "Settings", Counted)
+    assert cli.main(["config"]) == 0
+    assert len(built) == 1 and '"kafka"' in capsys.readouterr().out

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from jobs.options import MaintainOptions, RebuildOptions, RollupOptions
+from jobs.options import BacktestOptions, MaintainOptions, RebuildOptions, RollupOptions
 from ticklake.config import Settings
 from ticklake.errors import UserError
 
@@ -15,8 +15,9 @@ NOW = datetime(2026, 11, 23, 15, 30, tzinfo=timezone.utc)
 
 def parse(options_type, argv: list[str], **kwargs):
     parser = argparse.ArgumentParser()
-    options_type.add_arguments(parser)
-    return options_type.from_args(Settings(), parser.parse_args(argv), **kwargs)
+    settings = Settings()
+    options_type.add_arguments(parser, settings)
+    return options_type.from_args(settings, parser.parse_args(argv), **kwargs)
 
 
 def test_a_rollup_defaults_to_two_days_up_to_now_and_every_timeframe():
@@ -50,3 +51,16 @@ def test_bad_options_are_refused_before_spark(options_type, argv, message):
 def test_days_must_be_positive():
     with pytest.raises(SystemExit):
         parse(RollupOptions, ["--days", "0"])
+
+
+def test_a_backtest_hands_on_its_request_and_the_jobs_own_options(tmp_path, monkeypatch):
+    """``ticklake backtest`` and jobs/backtest.py parse one declaration (the lake's checks aside)."""
+    from ticklake.backtest import store
+
+    monkeypatch.setattr(store, "check", lambda settings, asked: store.CheckedRequest(asked, "market.bars_1m", 7, []))
+    argv = ["--strategy", "sma_crossover", "--symbol", "AAPL", "--start", "2026-11-01", "--end", "2026-11-02",
+            "--param", "fast=3,5", "--chunks", "3", "--summary", str(tmp_path / "sweep.json")]
+    options = parse(BacktestOptions, argv)
+    assert (options.chunks, options.summary, options.checked.request.symbols) == (3, tmp_path / "sweep.json", ["AAPL"])
+    assert parse(BacktestOptions, options.to_argv()) == options
+    assert "--chunks" not in parse(BacktestOptions, argv[:-4]).to_argv()

@@ -1,9 +1,12 @@
-"""Quiet commands: a job's output reaches the terminal and the run log; helpers' only the log."""
+"""Quiet commands: a job's output reaches the terminal and the run log; helpers' and the Kafka
+clients' only the log."""
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from ticklake import logs
@@ -51,3 +54,58 @@ def test_maven_colour_resets_do_not_reach_the_terminal(tmp_path):
     assert "\x1b" not in done.stderr + done.stdout
     messages = [line for line in done.stderr.splitlines() if not line.startswith("fetching ")]
     assert messages and set(messages) == {"[WARNING] a real message"}
+
+
+def _records_through_the_terminal_handler(tmp_path, verbose: bool):
+    handler = logs.TerminalHandler()
+    handler.setFormatter(logging.Formatter(logs.FORMAT))
+    loggers = [logging.getLogger(name) for name in ("kafka.conn", "librdkafka", "ticklake.demo")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        with logs.run_log(tmp_path, "demo", verbose=verbose) as log:
+            for logger in loggers:
+                logger.error("%s says hello", logger.name)
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+    return log.path.read_text()
+
+
+def test_kafka_clients_records_go_only_into_the_run_log(tmp_path, capsys):
+    logged = _records_through_the_terminal_handler(tmp_path, verbose=False)
+    terminal = capsys.readouterr().err
+    assert "ticklake.demo says hello" in terminal
+    assert "kafka.conn" not in terminal and "librdkafka" not in terminal
+    assert all(f"ERROR {name}: {name} says hello" in logged for name in ("kafka.conn", "librdkafka", "ticklake.demo"))
+
+
+def test_verbose_shows_the_kafka_clients_records_too(tmp_path, capsys):
+    _records_through_the_terminal_handler(tmp_path, verbose=True)
+    terminal = capsys.readouterr().err
+    assert all(f"{name} says hello" in terminal for name in ("kafka.conn", "librdkafka", "ticklake.demo"))
+
+
+def test_without_a_run_log_the_terminal_gets_every_record(capsys):
+    handler = logs.TerminalHandler()
+    logger = logging.getLogger("kafka.cluster")
+    logger.addHandler(handler)
+    try:
+        logger.error("Metadata refresh failed")
+    finally:
+        logger.removeHandler(handler)
+    assert "Metadata refresh failed" in capsys.readouterr().err
+
+
+def test_librdkafka_logs_through_python_logging_not_on_stderr(caplog, capfd):
+    """A real librdkafka client whose broker is not there: its complaints are log records."""
+    from confluent_kafka import Producer
+
+    caplog.set_level(logging.WARNING, logger=logs.LIBRDKAFKA)
+    producer = Producer({"bootstrap.servers": "127.0.0.1:1", "reconnect.backoff.ms": 100,
+                         "client.id": "ticklake-test", **logs.librdkafka_logging()})
+    deadline = time.monotonic() + 10
+    while not caplog.records and time.monotonic() < deadline:
+        producer.poll(0.2)
+    assert [r for r in caplog.records if r.name == logs.LIBRDKAFKA and "127.0.0.1:1" in r.getMessage()]
+    assert "%3|" not in capfd.readouterr().err

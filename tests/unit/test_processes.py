@@ -1,11 +1,15 @@
-"""Process groups and /proc (ticklake/processes.py), on real child processes."""
+"""Process groups, their CPU time, memory and niceness, from /proc (ticklake/processes.py), on real child processes."""
 from __future__ import annotations
 
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-from ticklake.processes import group_alive, pid_alive, stat_fields, terminate_groups, wait_groups_gone
+import pytest
+
+from ticklake.processes import (cpu_seconds, group_alive, nice_session, peak_rss_kb, pid_alive, stat_fields,
+                                terminate_groups, wait_groups_gone)
 
 
 def test_terminate_ends_a_process_group_and_kills_what_ignores_sigterm():
@@ -66,3 +70,31 @@ def test_the_flink_gateway_is_found_in_the_group_the_pid_file_names(tmp_path):
     finally:
         gateway.kill()
         gateway.wait()
+
+
+def test_cpu_time_and_peak_memory_of_a_process():
+    busy = subprocess.Popen([sys.executable, "-c", "import sys, time\nblock = bytearray(64 << 20)\n"
+                             "end = time.process_time() + 0.5\nwhile time.process_time() < end: pass\n"
+                             "print('done', flush=True); sys.stdin.read()"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert busy.stdout.readline().strip() == "done"
+        assert 0.5 <= cpu_seconds(busy.pid) < 30
+        assert peak_rss_kb(busy.pid) >= 64 << 10
+    finally:
+        busy.kill()
+        busy.wait()
+    assert cpu_seconds(busy.pid) == 0 and peak_rss_kb(busy.pid) == 0  # gone
+
+
+@pytest.mark.skipif(not Path("/proc/self/autogroup").exists(), reason="the kernel has no autogroup scheduling")
+def test_a_job_session_gets_its_niceness_under_autogroup_scheduling():
+    own = Path("/proc/self/autogroup").read_text()
+    process = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        nice_session(process.pid, 10)
+        assert Path(f"/proc/{process.pid}/autogroup").read_text().split()[-1] == "10"
+        assert Path("/proc/self/autogroup").read_text() == own  # the launcher's session keeps its own
+    finally:
+        process.kill()
+        process.wait()

@@ -1,11 +1,11 @@
 """Times on command lines, and aligned to whole minutes and days."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from ticklake.times import DAY, MINUTE, floor_time, parse_time, whole
+from ticklake.times import DAY, MINUTE, floor_time, parse_time, utc_day, whole
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 
@@ -35,6 +35,7 @@ def test_times_align_to_whole_utc_minutes_and_days():
     value = datetime(2026, 11, 23, 0, 30, 59, 999_999, tzinfo=paris)  # 23:30:59.999999 UTC the day before
     assert floor_time(value, MINUTE) == datetime(2026, 11, 22, 23, 30, tzinfo=timezone.utc)
     assert floor_time(value, DAY) == datetime(2026, 11, 22, tzinfo=timezone.utc)
+    assert utc_day(value) == date(2026, 11, 22) != value.date()
     start, end = datetime(2026, 11, 23, 9, 0, 1, tzinfo=timezone.utc), datetime(2026, 11, 23, 9, 5, tzinfo=timezone.utc)
     assert whole(start, end, MINUTE) == (datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc), end)
     assert whole(start, end + timedelta(microseconds=1), MINUTE)[1] == datetime(2026, 11, 23, 9, 6, tzinfo=timezone.utc)

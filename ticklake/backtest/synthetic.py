@@ -22,7 +22,8 @@ def minute_bars(symbols: list[str], days: int, seed: int, first_day: date = date
     """``days`` weekdays of 390 one-minute bars per symbol, columns as the Bar model."""
     rng = np.random.default_rng(seed)
     sessions = pd.bdate_range(first_day, periods=days, tz="UTC") + SESSION_OPEN_UTC
-    starts = (sessions.values[:, None] + np.arange(SESSION_MINUTES) * np.timedelta64(1, "m")).ravel()
+    opens = sessions.tz_convert(None).to_numpy()  # naive UTC
+    starts = (opens[:, None] + np.arange(SESSION_MINUTES) * np.timedelta64(1, "m")).ravel()
     n = len(starts)
     frames = []
     for symbol in symbols:
