@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # jobs.flink_sql without ticklake's venv
 
-from jobs.flink_sql import statements  # noqa: E402
+from jobs.flink_sql import PLANNER_OPTIONS, statements  # noqa: E402
 
 
 def cluster_config(opts: dict) -> dict[str, str]:
@@ -57,6 +57,7 @@ def cluster_config(opts: dict) -> dict[str, str]:
         "restart-strategy.exponential-delay.initial-backoff": "1 s",
         "restart-strategy.exponential-delay.max-backoff": "30 s",
         "restart-strategy.exponential-delay.attempts-before-reset-backoff": "1000000",
+        **PLANNER_OPTIONS,
     }
     if opts["mini_batch_ms"] > 0:
         config |= {

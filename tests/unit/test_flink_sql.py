@@ -21,7 +21,7 @@ def _opts(settings: Settings, tmp_path, **changes) -> dict:
 def test_the_job_reads_the_trade_models_scalar_fields(settings, tmp_path):
     opts = _opts(settings, tmp_path)
     assert list(opts["fields"]) == [name for name in Trade.model_fields if name != "conditions"]
-    view = flink_sql.parsed_view(opts)
+    view = flink_sql.fields_view(opts)
     for name in opts["fields"]:
         assert f"AS `{name}`" in view
 
@@ -30,7 +30,7 @@ def test_a_field_list_without_the_fields_the_job_needs_is_refused(settings, tmp_
     opts = _opts(settings, tmp_path)
     opts["fields"].pop("received_time_ms")
     with pytest.raises(ValueError, match="received_time_ms"):
-        flink_sql.parsed_view(opts)
+        flink_sql.fields_view(opts)
 
 
 def test_options_are_quoted_and_exactly_once_sinks_get_a_transaction_timeout_the_broker_accepts(settings, tmp_path):
