@@ -9,7 +9,7 @@ ticklake; jobs/flink_runner.py writes its options (from the settings) to a JSON 
 The SQL is in jobs/flink_sql.py. The job runs on a local mini-cluster in the gateway JVM that
 PyFlink starts; checkpoints go to ``checkpoint_dir``, and ``restore_path`` (a checkpoint or
 savepoint) resumes a previous run. ``bounded`` stops at the offsets that were the latest at
-the start (tests).
+the start (tests). ``--explain`` prints Flink's plan of the statements instead (no Kafka needed).
 """
 from __future__ import annotations
 
@@ -80,6 +80,7 @@ def cluster_config(opts: dict) -> dict[str, str]:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--options", required=True, type=Path, help="the job's options (JSON)")
+    parser.add_argument("--explain", action="store_true", help="print the execution plan instead of running the job")
     args = parser.parse_args(argv)
     opts = json.loads(args.options.read_text())
     started = time.monotonic()
@@ -98,6 +99,9 @@ def main(argv: list[str]) -> int:
             job.add_insert_sql(statement)
         else:
             env.execute_sql(statement)
+    if args.explain:
+        print(job.explain(), flush=True)
+        return 0
     result = job.execute()
     job_id = result.get_job_client().get_job_id()
     print(json.dumps({"job_id": str(job_id), "started_after_s": round(time.monotonic() - started, 1)}), flush=True)

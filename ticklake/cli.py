@@ -392,6 +392,8 @@ def cmd_flink(settings: Settings, args: argparse.Namespace) -> int:
         withdraw(targets_dir(settings, "flink") / f"{settings.flink.metrics_port}.json")
     elif args.action == "logs":
         print(flink_live.log_tail(settings, args.lines))
+    elif args.action == "explain":
+        print(flink_live.explain(settings))
     else:
         st = flink_live.status(settings)
         if not st.running:
@@ -617,8 +619,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=cmd_bench)
 
     sub.add_parser("flink-smoke", help="run the PyFlink smoke job over the trades topic").set_defaults(func=cmd_flink_smoke)
-    flink = sub.add_parser("flink", help="the real-time PyFlink job (live bars, alerts): start, stop, status, logs")
-    flink.add_argument("action", choices=["start", "stop", "status", "logs"])
+    flink = sub.add_parser("flink", help="the real-time PyFlink job (live bars, alerts): start, stop, status, logs, "
+                                         "explain (its execution plan)")
+    flink.add_argument("action", choices=["start", "stop", "status", "logs", "explain"])
     flink.add_argument("--lines", type=int, default=50, help="logs: lines from the end of each log")
     flink.set_defaults(func=cmd_flink)
 

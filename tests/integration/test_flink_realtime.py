@@ -85,6 +85,19 @@ def bounded_run(services, tmp_path_factory):
     drop_named(settings)
 
 
+def test_the_plan_parses_each_record_once(settings, tmp_path):
+    """Every JSON field is read once per record: the parsing (``fields``) is one node of the
+    optimized plan whose row the live bars, the rules and the rejects count share, not merged
+    into the projection of each (84 JSON_VALUE calls a record before 2026-12-02)."""
+    from tests.conftest import isolated_settings
+
+    plan = flink_live.explain(isolated_settings(settings, tmp_path)).split("== Optimized Execution Plan ==")[1]
+    fields = flink_live.job_options(settings)["fields"]
+    # One per field, and trade_time_ms twice more: the watermark's and the event time's.
+    assert plan.count("JSON_VALUE(") == len(fields) + 2
+    assert plan.count("REGEXP(") == 1
+
+
 def _alerts(settings: Settings) -> list[live.Alert]:
     return list(live.alerts(settings))
 

@@ -143,3 +143,14 @@ def test_a_price_jump_window_of_part_buckets_is_refused():
 
     with pytest.raises(ValidationError, match="whole number of buckets"):
         PriceJumpRule(seconds=10, bucket_ms=3000)
+
+
+def test_only_the_fields_view_reads_the_json_and_the_plan_shares_it(settings, tmp_path):
+    from jobs.flink_realtime import cluster_config
+
+    opts = _opts(settings, tmp_path)
+    readers = [s.split("\n")[0] for s in flink_sql.statements(opts) if "JSON_VALUE" in s or "REGEXP(" in s]
+    assert readers == ["CREATE TEMPORARY TABLE kafka_trades (", "CREATE TEMPORARY VIEW fields AS"]
+    # The trades and the rejects count test the parsed columns with the same rule.
+    assert flink_sql.REJECT_REASON in flink_sql.TRADES_VIEW and flink_sql.REJECT_REASON in flink_sql.REJECTS_INSERT
+    assert cluster_config(opts).items() >= flink_sql.PLANNER_OPTIONS.items()
