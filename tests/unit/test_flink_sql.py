@@ -18,12 +18,14 @@ def _opts(settings: Settings, tmp_path, **changes) -> dict:
     return flink_live.job_options(settings.model_copy(update={"flink": flink}))
 
 
-def test_the_job_reads_the_trade_models_scalar_fields(settings, tmp_path):
+def test_the_job_reads_the_fields_it_uses_of_the_trade_models_scalar_fields(settings, tmp_path):
     opts = _opts(settings, tmp_path)
     assert list(opts["fields"]) == [name for name in Trade.model_fields if name != "conditions"]
+    assert flink_sql.REQUIRED.items() <= opts["fields"].items()
     view = flink_sql.fields_view(opts)
-    for name in opts["fields"]:
-        assert f"AS `{name}`" in view
+    assert re.findall(r"AS `(\w+)`", view) == list(flink_sql.REQUIRED)  # each read costs a parse
+    with pytest.raises(ValueError, match="price"):
+        flink_sql.fields_view(opts | {"fields": opts["fields"] | {"price": "string"}})
 
 
 def test_a_field_list_without_the_fields_the_job_needs_is_refused(settings, tmp_path):
