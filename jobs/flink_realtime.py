@@ -43,6 +43,7 @@ def cluster_config(opts: dict) -> dict[str, str]:
         "rest.port": str(opts["rest_port"]),
         "table.local-time-zone": "UTC",
         "table.exec.source.idle-timeout": f"{opts['idle_timeout_ms']} ms",
+        "pipeline.auto-watermark-interval": f"{opts['watermark_interval_ms']} ms",
         "table.exec.state.ttl": f"{opts['state_ttl_ms']} ms",
         "state.backend.type": "hashmap",
         "execution.checkpointing.interval": f"{opts['checkpoint_interval_ms']} ms",

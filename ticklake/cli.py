@@ -345,6 +345,7 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
 
         f = settings.flink
         result = {"settings": {"checkpoint_interval_ms": f.checkpoint_interval_ms, "mini_batch_ms": f.mini_batch_ms,
+                               "watermark_interval_ms": f.watermark_interval_ms,
                                "parallelism": f.parallelism, "heap": f.heap, "rate": args.rate,
                                "seconds": args.seconds, "warmup_seconds": args.warmup_seconds,
                                "with_stream": args.with_stream}}

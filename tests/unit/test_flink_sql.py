@@ -156,3 +156,9 @@ def test_only_the_fields_view_reads_the_json_and_the_plan_shares_it(settings, tm
     # The trades and the rejects count test the parsed columns with the same rule.
     assert flink_sql.REJECT_REASON in flink_sql.TRADES_VIEW and flink_sql.REJECT_REASON in flink_sql.REJECTS_INSERT
     assert cluster_config(opts).items() >= flink_sql.PLANNER_OPTIONS.items()
+
+
+def test_the_watermark_interval_is_a_setting(settings, tmp_path):
+    from jobs.flink_realtime import cluster_config
+
+    assert cluster_config(_opts(settings, tmp_path, watermark_interval_ms=50))["pipeline.auto-watermark-interval"] == "50 ms"
