@@ -18,6 +18,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Protocol
 
+from ticklake.times import EPOCH
+
 MINUTE_US = 60_000_000
 Key = tuple[str, int]  # (symbol, window start in epoch microseconds)
 
@@ -95,7 +97,7 @@ def as_datetime(us: int | None) -> datetime | None:
 def epoch_us(value: datetime) -> int:
     """Epoch microseconds of an aware datetime, or of a naive one taken as UTC."""
     aware = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    delta = aware - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    delta = aware - EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 

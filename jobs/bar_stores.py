@@ -58,7 +58,7 @@ class CassandraBars:
 
         cas = self.settings.cassandra
         session = cassandra_cluster(self.settings, ConsistencyLevel.LOCAL_QUORUM).connect()
-        table = f"{cas.keyspace}.{cas.bars_table}"
+        table = cas.qualified(cas.bars_table)
         self.select = session.prepare(
             f"SELECT {', '.join(COLUMNS)} FROM {table} "
             "WHERE symbol = ? AND trade_date = ? AND window_start >= ? AND window_start <= ?")

@@ -22,8 +22,10 @@ import orjson
 from producers.frames import trade_json
 from ticklake import lake
 from ticklake.config import Settings
+from ticklake.processes import command_line, cpu_seconds, peak_rss_kb, processes
 from ticklake.cql import cassandra_session
 from ticklake.sandbox import drop_named, isolated
+from ticklake.times import MINUTE, floor_time
 from ticklake.topics import read_topic
 from ticklake.provision import provision
 from ticklake.submit import spark_submit_background
@@ -86,16 +88,13 @@ class PeakMemory:
     def _poll(self) -> None:
         while not self.done.wait(1.0):
             for pid in descendants(self.root_pid):
-                try:
-                    status = Path(f"/proc/{pid}/status").read_text()
-                    command = Path(f"/proc/{pid}/cmdline").read_bytes()
-                except OSError:
+                command = command_line(pid)
+                if command is None:
                     continue
-                peak = int(next((line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")), 0))
-                if command.startswith(b"/") and b"java" in command.split(b"\0")[0]:
-                    self.jvm_kb = max(self.jvm_kb, peak)
-                elif b"ohlcv_stream" in command or b"pyspark" in command:
-                    self.python_kb = max(self.python_kb, peak)
+                if command[0].startswith(b"/") and b"java" in command[0]:
+                    self.jvm_kb = max(self.jvm_kb, peak_rss_kb(pid))
+                elif any(b"ohlcv_stream" in part or b"pyspark" in part for part in command):
+                    self.python_kb = max(self.python_kb, peak_rss_kb(pid))
 
     def stop(self) -> dict[str, float]:
         self.done.set()
@@ -104,14 +103,10 @@ class PeakMemory:
 
 
 def descendants(pid: int) -> list[int]:
-    children = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int(Path(entry, "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(parent, []).append(int(entry.name))
+    """``pid`` and every process below it."""
+    children: dict[int, list[int]] = {}
+    for child, fields in processes():
+        children.setdefault(int(fields[1]), []).append(child)
     found, todo = [], [pid]
     while todo:
         current = todo.pop()
@@ -135,28 +130,18 @@ class CpuUse:
     def __init__(self, groups: dict[str, list[int]]) -> None:
         self.groups = groups
         self.started = time.monotonic()
-        self.before = self._ticks()
+        self.before = self._seconds()
 
-    def _ticks(self) -> dict[str, int]:
-        ticks = {name: sum(process_ticks(pid) for root in roots for pid in descendants(root))
-                 for name, roots in self.groups.items()}
+    def _seconds(self) -> dict[str, float]:
+        used = {name: sum(cpu_seconds(pid) for root in roots for pid in descendants(root))
+                for name, roots in self.groups.items()}
         fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-        ticks["machine"] = sum(int(f) for f in fields[:3] + fields[5:8])  # all but idle and iowait
-        return ticks
+        used["machine"] = sum(int(f) for f in fields[:3] + fields[5:8]) / os.sysconf("SC_CLK_TCK")  # all but idle, iowait
+        return used
 
     def figures(self) -> dict[str, float]:
-        after, seconds = self._ticks(), time.monotonic() - self.started
-        hertz = os.sysconf("SC_CLK_TCK")
-        return {name: round((after[name] - self.before[name]) / hertz / seconds, 2) for name in after}
-
-
-def process_ticks(pid: int) -> int:
-    """User and system CPU ticks of ``pid`` so far (0 if it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0
-    return int(fields[11]) + int(fields[12])
+        after, seconds = self._seconds(), time.monotonic() - self.started
+        return {name: round((after[name] - self.before[name]) / seconds, 2) for name in after}
 
 
 def service_pid(settings: Settings, name: str) -> list[int]:
@@ -374,7 +359,7 @@ class BarWatcher:
         cas = self.settings.cassandra
         session = cassandra_session(self.settings)
         statement = session.prepare(
-            f"SELECT window_start, trade_count FROM {cas.keyspace}.{cas.bars_table} "
+            f"SELECT window_start, trade_count FROM {cas.qualified(cas.bars_table)} "
             "WHERE symbol = ? AND trade_date = ? AND window_start >= ?")
         try:
             while not self.done.wait(self.POLL_SECONDS):
@@ -400,7 +385,7 @@ class BarWatcher:
         ranks: dict[tuple[str, datetime], int] = {}
         out, failures = [], 0
         for _, _, trade in records:
-            minute = datetime.fromtimestamp(trade["trade_time_ms"] // 60_000 * 60, timezone.utc)
+            minute = floor_time(datetime.fromtimestamp(trade["trade_time_ms"] / 1000, timezone.utc), MINUTE)
             key = (trade["symbol"], minute)
             ranks[key] = rank = ranks.get(key, 0) + 1
             if trade["received_time_ms"] < since_ms:

@@ -38,7 +38,7 @@ class CountedBars(Handler):
         cas = settings.cassandra
         self.one_task = one_task
         self.session = cassandra_cluster(settings).connect()
-        self.insert = self.session.prepare(f"INSERT INTO {cas.keyspace}.{cas.bars_table} "
+        self.insert = self.session.prepare(f"INSERT INTO {cas.qualified(cas.bars_table)} "
                                            "(symbol, trade_date, window_start, trade_count) VALUES (?, ?, ?, ?)")
         self.counts: dict[tuple[str, int], int] = {}
 
