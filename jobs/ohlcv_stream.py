@@ -45,7 +45,7 @@ log = logging.getLogger("ticklake.ohlcv_stream")
 QUERIES = ("bars", "trades", "lake")
 
 
-def kafka_source(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> DataFrame:
+def kafka_source(spark: SparkSession, settings: Settings, args: StreamOptions) -> DataFrame:
     reader = (
         spark.readStream.format("kafka")
         .options(**spark_kafka_options(settings))  # addresses, and with security TLS and SCRAM
@@ -60,7 +60,7 @@ def kafka_source(spark: SparkSession, settings: Settings, args: argparse.Namespa
 
 
 def start_query(
-    stream: DataFrame, name: str, handler: Handler, settings: Settings, args: argparse.Namespace,
+    stream: DataFrame, name: str, handler: Handler, settings: Settings, args: StreamOptions,
     trigger_seconds: float,
 ) -> StreamingQuery:
     """Start ``stream`` with ``handler(batch, batch_id, query_id)`` for each micro-batch.
@@ -169,7 +169,7 @@ def quarantine(lake: SparkSession, decoded: DataFrame, table: str, query_id: str
         refused.unpersist()
 
 
-def start_queries(spark: SparkSession, settings: Settings, args: argparse.Namespace,
+def start_queries(spark: SparkSession, settings: Settings, args: StreamOptions,
                   metrics: StreamMetrics) -> list[tuple[StreamingQuery, Handler]]:
     """The queries of ``args.queries`` with their handlers, the bars first."""
     # The bars and the raw trades take valid trades only: filtered in the streaming plan, which
@@ -196,7 +196,7 @@ def await_queries(spark: SparkSession, queries: list[StreamingQuery]) -> None:
         spark.streams.resetTerminated()
 
 
-def run_supervised(spark: SparkSession, settings: Settings, args: argparse.Namespace, metrics: StreamMetrics) -> None:
+def run_supervised(spark: SparkSession, settings: Settings, args: StreamOptions, metrics: StreamMetrics) -> None:
     """Run the queries; when one fails, stop the rest and restart them all from their checkpoints
     after a backoff (doubling, capped), up to ``spark.max_restarts`` times in a row."""
     failures = 0
