@@ -112,7 +112,7 @@ def bar_deltas(trades: DataFrame) -> DataFrame:
     (times as epoch microseconds, free of the Python process's time zone).
 
     The streaming job builds it for every micro-batch, so it is one SQL statement: one call into
-    the JVM where the same plan through the DataFrame API took some hundred (70 ms a batch). It
+    the JVM where the same plan through the DataFrame API took some hundred (docs/BENCHMARKS.md). It
     takes no value that changes from batch to batch: Spark compiles the plan's code once and
     reuses it, where a literal (a watermark, say) would be compiled into new code every batch."""
     return _minute_aggregates(trades, f"""
