@@ -115,7 +115,7 @@ def bar_deltas(trades: DataFrame) -> DataFrame:
     the JVM where the same plan through the DataFrame API took some hundred (docs/BENCHMARKS.md). It
     takes no value that changes from batch to batch: Spark compiles the plan's code once and
     reuses it, where a literal (a watermark, say) would be compiled into new code every batch."""
-    return _minute_aggregates(trades, f"""
+    return _minute_aggregates(trades, """
         symbol, unix_micros(window_start) AS window_start_us,
         first.price AS open, unix_micros(first.trade_ts) AS open_ts_us,
         last.price AS close, unix_micros(last.trade_ts) AS close_ts_us,
