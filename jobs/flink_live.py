@@ -4,7 +4,7 @@
 ``flink.state_dir``), resuming from the newest checkpoint or savepoint there; ``stop`` stops it
 with a savepoint through the mini-cluster's REST API (the sinks commit on it); ``status`` and
 ``log_tail`` look at it. ``run_bounded`` runs it in the foreground over what the trades topic
-holds at its start (tests, the demo).
+holds at its start (tests, the demo); ``explain`` prints its plan.
 """
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ def job_options(settings: Settings, bounded: bool = False, restore: Path | None 
         "checkpoint_dir_url": p["checkpoints"].as_uri(), "savepoint_dir_url": p["savepoints"].as_uri(),
         "restore_path": str(restore) if restore else None,
         "delivery_guarantee": f.delivery_guarantee, "transaction_timeout_ms": f.transaction_timeout_ms,
-        "mini_batch_ms": f.mini_batch_ms, "parallelism": f.parallelism,
+        "mini_batch_ms": f.mini_batch_ms, "watermark_interval_ms": f.watermark_interval_ms, "parallelism": f.parallelism,
         "metrics_port": f.metrics_port, "metrics_host": f.metrics_host, "rest_port": f.rest_port,
         "rules": {name: getattr(f, name).model_dump() for name in ("price_jump", "volume_spike", "failed_rally")},
     }
@@ -114,22 +114,45 @@ def flink_lib(settings: Settings) -> Path:
     return lib
 
 
-def _launch(settings: Settings, bounded: bool) -> tuple[list[str], dict[str, str]]:
+def _environment(settings: Settings) -> dict[str, str]:
+    """The job's process environment: PyFlink's, with the cluster's lib/ and the heap."""
     if not FLINK_PYTHON.exists():
         raise UserError(f"PyFlink's environment {FLINK_VENV} is missing: run infra/bootstrap.sh")
-    check_kafka(settings.kafka.bootstrap_servers)
     p = paths(settings)
     for folder in ("checkpoints", "savepoints", "logs"):
         p[folder].mkdir(parents=True, exist_ok=True)
-    restore = newest_snapshot(settings)
-    prune_snapshots(settings, restore)
-    p["options"].write_text(json.dumps(job_options(settings, bounded, restore), indent=2))
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
     # PyFlink takes FLINK_LIB_DIR only beside FLINK_HOME (else it sets its own lib/).
     env.update(JAVA_HOME=java_home(), FLINK_LOG_DIR=str(p["logs"]), FLINK_HOME=str(pyflink_home()),
                FLINK_LIB_DIR=str(flink_lib(settings)), **flink_environment(settings),
                JVM_ARGS=" ".join([f"-Xmx{settings.flink.heap}", *env.get("JVM_ARGS", "").split()]))
+    return env
+
+
+def _launch(settings: Settings, bounded: bool) -> tuple[list[str], dict[str, str]]:
+    env = _environment(settings)
+    check_kafka(settings.kafka.bootstrap_servers)
+    p = paths(settings)
+    restore = newest_snapshot(settings)
+    prune_snapshots(settings, restore)
+    p["options"].write_text(json.dumps(job_options(settings, bounded, restore), indent=2))
     return [str(FLINK_PYTHON), str(JOB), "--options", str(p["options"])], env
+
+
+def explain(settings: Settings, timeout: float = 300) -> str:
+    """Flink's plan of the job's statements (``EXPLAIN``: the abstract syntax tree, the optimized
+    physical plan, the optimized execution plan), without running it or reaching Kafka."""
+    import tempfile
+
+    env = _environment(settings)
+    with tempfile.TemporaryDirectory() as folder:
+        options = Path(folder) / "options.json"
+        options.write_text(json.dumps(job_options(settings)))
+        done = subprocess.run([str(FLINK_PYTHON), str(JOB), "--options", str(options), "--explain"], cwd=PROJECT_ROOT,
+                              env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise UserError(f"the real-time job's plan failed (exit {done.returncode}): {_failure_summary(done.stderr)}")
+    return done.stdout
 
 
 def run_bounded(settings: Settings, timeout: float = 600) -> None:

@@ -9,7 +9,7 @@ ticklake; jobs/flink_runner.py writes its options (from the settings) to a JSON 
 The SQL is in jobs/flink_sql.py. The job runs on a local mini-cluster in the gateway JVM that
 PyFlink starts; checkpoints go to ``checkpoint_dir``, and ``restore_path`` (a checkpoint or
 savepoint) resumes a previous run. ``bounded`` stops at the offsets that were the latest at
-the start (tests).
+the start (tests). ``--explain`` prints Flink's plan of the statements instead (no Kafka needed).
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # jobs.flink_sql without ticklake's venv
 
-from jobs.flink_sql import LOOPBACK, statements  # noqa: E402
+from jobs.flink_sql import LOOPBACK, PLANNER_OPTIONS, statements  # noqa: E402
 
 
 def cluster_config(opts: dict) -> dict[str, str]:
@@ -38,6 +38,7 @@ def cluster_config(opts: dict) -> dict[str, str]:
         "rest.port": str(opts["rest_port"]),
         "table.local-time-zone": "UTC",
         "table.exec.source.idle-timeout": f"{opts['idle_timeout_ms']} ms",
+        "pipeline.auto-watermark-interval": f"{opts['watermark_interval_ms']} ms",
         "table.exec.state.ttl": f"{opts['state_ttl_ms']} ms",
         "state.backend.type": "hashmap",
         "execution.checkpointing.interval": f"{opts['checkpoint_interval_ms']} ms",
@@ -52,6 +53,7 @@ def cluster_config(opts: dict) -> dict[str, str]:
         "restart-strategy.exponential-delay.initial-backoff": "1 s",
         "restart-strategy.exponential-delay.max-backoff": "30 s",
         "restart-strategy.exponential-delay.attempts-before-reset-backoff": "1000000",
+        **PLANNER_OPTIONS,
     }
     if opts["mini_batch_ms"] > 0:
         config |= {
@@ -74,6 +76,7 @@ def cluster_config(opts: dict) -> dict[str, str]:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--options", required=True, type=Path, help="the job's options (JSON)")
+    parser.add_argument("--explain", action="store_true", help="print the execution plan instead of running the job")
     args = parser.parse_args(argv)
     opts = json.loads(args.options.read_text())
     started = time.monotonic()
@@ -92,6 +95,9 @@ def main(argv: list[str]) -> int:
             job.add_insert_sql(statement)
         else:
             env.execute_sql(statement)
+    if args.explain:
+        print(job.explain(), flush=True)
+        return 0
     result = job.execute()
     job_id = result.get_job_client().get_job_id()
     print(json.dumps({"job_id": str(job_id), "started_after_s": round(time.monotonic() - started, 1)}), flush=True)

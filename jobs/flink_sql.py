@@ -8,8 +8,8 @@ tests in .venv. All logic of the hot path is SQL, so it runs in the JVM; no Pyth
 Statements, in order:
 - ``kafka_trades``: the trades topic read as raw text with its Kafka partition and offset, an
   event time from ``trade_time_ms`` and a bounded-out-of-orderness watermark;
-- ``parsed``: the trade's fields (JSON_VALUE) and ``reject_reason``, null for a valid trade;
-- ``trades``: the valid trades; ``minute_bars``: 1-minute tumbling windows in event time,
+- ``fields``: the trade's fields (JSON_VALUE), parsed once per record (``PLANNER_OPTIONS``);
+- ``trades``: the valid trades (``REJECT_REASON`` null); ``minute_bars``: 1-minute tumbling windows in event time,
   final once the watermark has passed (the alert rules read them);
 - three upsert-Kafka sinks: live bars (every trade, however late, updates its bar at once),
   alerts (one per event, keyed by a deterministic id), rejected-record counts by reason.
@@ -100,40 +100,50 @@ def source_ddl(opts: dict) -> str:
 ) {with_clause(options)}"""
 
 
-def parsed_view(opts: dict) -> str:
-    """Every record with the trade's fields and why it is not a trade (null: it is one).
+def fields_view(opts: dict) -> str:
+    """``fields``: every record with the fields the job uses (``REQUIRED``, checked against the
+    trade model's) as their types (null where a field is missing or not of its type) and ``quoted_number``, whether a number field holds a JSON string
+    (``"price": "12.5"``, which JSON_VALUE would cast; the Spark job and the reference refuse it).
 
-    A JSON string where a number belongs (``"price": "12.5"``) would be cast by JSON_VALUE;
-    the regular expression refuses it, as the Spark job and the reference do."""
+    The one place that reads the JSON: the job's plan computes it once per record and shares the
+    row with ``trades`` and the rejects count (``PLANNER_OPTIONS``)."""
     fields = opts["fields"]
-    missing = {name for name in REQUIRED if name not in fields}
+    missing = {name for name, kind in REQUIRED.items() if fields.get(name) != kind}
     if missing:
-        raise ValueError(f"the trade fields lack {sorted(missing)}")
-    extracted = ",\n    ".join(
-        f"{_extract(name, kind)} AS `{name}`" for name, kind in fields.items() if kind in _TYPES)
-    numbers = "|".join(name for name, kind in fields.items() if kind in ("double", "long"))
-    return f"""CREATE TEMPORARY VIEW parsed AS
-SELECT *,
-  CASE
+        raise ValueError(f"the trade fields lack {sorted(missing)} (of the kinds the job reads)")
+    # Only the fields the job uses: each one read costs a parse of the whole record.
+    extracted = ",\n  ".join(f"{_extract(name, kind)} AS `{name}`" for name, kind in REQUIRED.items())
+    numbers = "|".join(name for name, kind in REQUIRED.items() if kind in ("double", "long"))
+    return f"""CREATE TEMPORARY VIEW fields AS
+SELECT kafka_partition, kafka_offset, event_time,
+  {extracted},
+  REGEXP(`value`, '"({numbers})"\\s*:\\s*[^-0-9\\s]') AS quoted_number
+FROM kafka_trades"""
+
+
+# Why a row of ``fields`` is not a trade (null: it is one). Not a column of ``fields``: the
+# planner would merge ``fields`` into it and read each JSON field again for every test here.
+# So ``trades`` and the rejects count each evaluate it, on the parsed columns (cheap).
+REJECT_REASON = f"""CASE
     WHEN `symbol` IS NULL OR `price` IS NULL OR `volume` IS NULL OR `trade_time_ms` IS NULL
-      OR `received_time_ms` IS NULL OR REGEXP(`value`, '"({numbers})"\\s*:\\s*[^-0-9\\s]') THEN 'malformed'
+      OR `received_time_ms` IS NULL OR quoted_number THEN 'malformed'
     WHEN CHAR_LENGTH(`symbol`) = 0 THEN 'empty_symbol'
     WHEN NOT (`price` > 0 AND `price` <= {MAX_DOUBLE}) THEN 'bad_price'
     WHEN NOT (`volume` >= 0 AND `volume` <= {MAX_DOUBLE}) THEN 'bad_volume'
     WHEN NOT (`trade_time_ms` > 0 AND `trade_time_ms` <= {MAX_TIME_MS}) THEN 'bad_time'
-  END AS reject_reason
-FROM (
-  SELECT `value`, kafka_partition, kafka_offset, event_time,
-    {extracted}
-  FROM kafka_trades
-)"""
+  END"""
 
+# The planner options that make ``fields`` one node of the plan: the statements expand the
+# views each on its own, and with this the optimizer finds the identical sub-plans by their
+# digest and optimizes them once, as a block whose output its consumers share (else it merges
+# the parsing into each consumer's projection: 84 JSON_VALUE calls a record instead of 7).
+PLANNER_OPTIONS = {"table.optimizer.reuse-optimize-block-with-digest-enabled": "true"}
 
 TRADES_VIEW = """CREATE TEMPORARY VIEW trades AS
 SELECT symbol, price, volume, trade_time_ms, received_time_ms, kafka_partition, kafka_offset, event_time,
   LPAD(CAST(trade_time_ms AS STRING), {t}, '0') || LPAD(CAST(kafka_partition AS STRING), {p}, '0')
     || LPAD(CAST(kafka_offset AS STRING), {o}, '0') || CAST(price AS STRING) AS order_key
-FROM parsed WHERE reject_reason IS NULL""".format(t=TIME_DIGITS, p=PARTITION_DIGITS, o=OFFSET_DIGITS)
+FROM fields WHERE ({reason}) IS NULL""".format(t=TIME_DIGITS, p=PARTITION_DIGITS, o=OFFSET_DIGITS, reason=REJECT_REASON)
 
 # OHLCV of a group of trades (README, "Bars").
 _BAR_AGGREGATES = f"""CAST(SUBSTRING(MIN(order_key) FROM {PRICE_AT}) AS DOUBLE) AS `open`,
@@ -182,8 +192,9 @@ SELECT symbol, window_start, window_start + INTERVAL '1' MINUTE AS window_end,
 FROM (SELECT *, TO_TIMESTAMP_LTZ(trade_time_ms - MOD(trade_time_ms, 60000), 3) AS window_start FROM trades)
 GROUP BY symbol, window_start"""
 
-REJECTS_INSERT = """INSERT INTO rejected
-SELECT reject_reason AS reason, COUNT(*) AS records FROM parsed WHERE reject_reason IS NOT NULL GROUP BY reject_reason"""
+REJECTS_INSERT = f"""INSERT INTO rejected
+SELECT reason, COUNT(*) AS records FROM (SELECT {REJECT_REASON} AS reason FROM fields)
+WHERE reason IS NOT NULL GROUP BY reason"""
 
 
 def _alert_id(rule: str, *parts: str) -> str:
@@ -321,7 +332,7 @@ def alerts_insert(rules: dict[str, dict]) -> str | None:
 def statements(opts: dict) -> list[str]:
     """DDL first, then the INSERTs (run together as one job)."""
     ddl = [
-        source_ddl(opts), parsed_view(opts), TRADES_VIEW, MINUTE_BARS_VIEW,
+        source_ddl(opts), fields_view(opts), TRADES_VIEW, MINUTE_BARS_VIEW,
         upsert_sink_ddl("live_bars", BAR_COLUMNS, "symbol, window_start", opts["bars_topic"], opts),
         upsert_sink_ddl("alerts", ALERT_COLUMNS, "alert_id", opts["alerts_topic"], opts),
         upsert_sink_ddl("rejected", REJECT_COLUMNS, "reason", opts["rejects_topic"], opts),

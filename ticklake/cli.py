@@ -346,6 +346,7 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
 
         f = settings.flink
         result = {"settings": {"checkpoint_interval_ms": f.checkpoint_interval_ms, "mini_batch_ms": f.mini_batch_ms,
+                               "watermark_interval_ms": f.watermark_interval_ms,
                                "parallelism": f.parallelism, "heap": f.heap, "rate": args.rate,
                                "seconds": args.seconds, "warmup_seconds": args.warmup_seconds,
                                "with_stream": args.with_stream}}
@@ -393,6 +394,8 @@ def cmd_flink(settings: Settings, args: argparse.Namespace) -> int:
         withdraw(targets_dir(settings, "flink") / f"{settings.flink.metrics_port}.json")
     elif args.action == "logs":
         print(flink_live.log_tail(settings, args.lines))
+    elif args.action == "explain":
+        print(flink_live.explain(settings))
     else:
         st = flink_live.status(settings)
         if not st.running:
@@ -618,8 +621,9 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     bench.set_defaults(func=cmd_bench)
 
     sub.add_parser("flink-smoke", help="run the PyFlink smoke job over the trades topic").set_defaults(func=cmd_flink_smoke)
-    flink = sub.add_parser("flink", help="the real-time PyFlink job (live bars, alerts): start, stop, status, logs")
-    flink.add_argument("action", choices=["start", "stop", "status", "logs"])
+    flink = sub.add_parser("flink", help="the real-time PyFlink job (live bars, alerts): start, stop, status, logs, "
+                                         "explain (its execution plan)")
+    flink.add_argument("action", choices=["start", "stop", "status", "logs", "explain"])
     flink.add_argument("--lines", type=int, default=50, help="logs: lines from the end of each log")
     flink.set_defaults(func=cmd_flink)
 

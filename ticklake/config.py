@@ -296,6 +296,8 @@ class FlinkSettings(BaseModel):
     # Operator state (live bars, deduplication) is dropped this long after its last change.
     state_ttl_hours: float = Field(default=24.0, gt=0)
     mini_batch_ms: int = Field(default=100, ge=0)  # 0: every trade updates its bar alone
+    # How often the source emits a watermark (Flink's default 200 ms); the live bars' mini-batches end on one.
+    watermark_interval_ms: int = Field(default=200, gt=0)
     parallelism: int = Field(default=1, ge=1)
     startup_mode: Literal["earliest-offset", "latest-offset", "group-offsets"] = "earliest-offset"
     metrics_port: int = 9250  # Flink's Prometheus reporter (0: none)

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from jobs import flink_live
+from jobs import flink_live, flink_sql
 from tests import reference
 from tests.integration.test_stream_exactness import POISON, load_topic
 from tests.stores import assert_bars_equal, cassandra_bars, time_range
@@ -83,6 +83,18 @@ def bounded_run(services, tmp_path_factory):
     flink_live.run_bounded(settings)
     yield settings, trades, others
     drop_named(settings)
+
+
+def test_the_plan_parses_each_record_once(settings, tmp_path):
+    """Every JSON field is read once per record: the parsing (``fields``) is one node of the
+    optimized plan whose row the live bars, the rules and the rejects count share, not merged
+    into the projection of each (84 JSON_VALUE calls a record before 2026-12-02)."""
+    from tests.conftest import isolated_settings
+
+    plan = flink_live.explain(isolated_settings(settings, tmp_path)).split("== Optimized Execution Plan ==")[1]
+    # One per field the job uses, and trade_time_ms twice more: the watermark's and the event time's.
+    assert plan.count("JSON_VALUE(") == len(flink_sql.REQUIRED) + 2
+    assert plan.count("REGEXP(") == 1
 
 
 def _alerts(settings: Settings) -> list[live.Alert]:

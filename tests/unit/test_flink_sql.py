@@ -18,19 +18,21 @@ def _opts(settings: Settings, tmp_path, **changes) -> dict:
     return flink_live.job_options(settings.model_copy(update={"flink": flink}))
 
 
-def test_the_job_reads_the_trade_models_scalar_fields(settings, tmp_path):
+def test_the_job_reads_the_fields_it_uses_of_the_trade_models_scalar_fields(settings, tmp_path):
     opts = _opts(settings, tmp_path)
     assert list(opts["fields"]) == [name for name in Trade.model_fields if name != "conditions"]
-    view = flink_sql.parsed_view(opts)
-    for name in opts["fields"]:
-        assert f"AS `{name}`" in view
+    assert flink_sql.REQUIRED.items() <= opts["fields"].items()
+    view = flink_sql.fields_view(opts)
+    assert re.findall(r"AS `(\w+)`", view) == list(flink_sql.REQUIRED)  # each read costs a parse
+    with pytest.raises(ValueError, match="price"):
+        flink_sql.fields_view(opts | {"fields": opts["fields"] | {"price": "string"}})
 
 
 def test_a_field_list_without_the_fields_the_job_needs_is_refused(settings, tmp_path):
     opts = _opts(settings, tmp_path)
     opts["fields"].pop("received_time_ms")
     with pytest.raises(ValueError, match="received_time_ms"):
-        flink_sql.parsed_view(opts)
+        flink_sql.fields_view(opts)
 
 
 def test_options_are_quoted_and_exactly_once_sinks_get_a_transaction_timeout_the_broker_accepts(settings, tmp_path):
@@ -143,3 +145,20 @@ def test_a_price_jump_window_of_part_buckets_is_refused():
 
     with pytest.raises(ValidationError, match="whole number of buckets"):
         PriceJumpRule(seconds=10, bucket_ms=3000)
+
+
+def test_only_the_fields_view_reads_the_json_and_the_plan_shares_it(settings, tmp_path):
+    from jobs.flink_realtime import cluster_config
+
+    opts = _opts(settings, tmp_path)
+    readers = [s.split("\n")[0] for s in flink_sql.statements(opts) if "JSON_VALUE" in s or "REGEXP(" in s]
+    assert readers == ["CREATE TEMPORARY TABLE kafka_trades (", "CREATE TEMPORARY VIEW fields AS"]
+    # The trades and the rejects count test the parsed columns with the same rule.
+    assert flink_sql.REJECT_REASON in flink_sql.TRADES_VIEW and flink_sql.REJECT_REASON in flink_sql.REJECTS_INSERT
+    assert cluster_config(opts).items() >= flink_sql.PLANNER_OPTIONS.items()
+
+
+def test_the_watermark_interval_is_a_setting(settings, tmp_path):
+    from jobs.flink_realtime import cluster_config
+
+    assert cluster_config(_opts(settings, tmp_path, watermark_interval_ms=50))["pipeline.auto-watermark-interval"] == "50 ms"
