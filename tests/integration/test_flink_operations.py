@@ -87,8 +87,10 @@ def test_start_is_idempotent_stop_takes_a_savepoint_and_a_restart_resumes(job_se
                  "flink_taskmanager_job_task_operator_currentOutputWatermark"):
         assert name in metrics, name
     assert listening_addresses(settings.flink.metrics_port) == {"127.0.0.1"}  # the reporter binds loopback only
-    status = flink_live.status(settings)
-    assert status.job["state"] == "RUNNING" and status.checkpoint is not None
+    # The REST API caches checkpoint statistics for a few seconds (rest.cache.checkpoint-statistics.timeout),
+    # so the first completed checkpoint may show a little after the bars it committed.
+    status = wait_for(lambda: (st := flink_live.status(settings)).checkpoint and st, timeout=30)
+    assert status and status.job["state"] == "RUNNING", "no completed checkpoint in the job's status"
 
     assert flink_live.stop(settings) == "stopped with a savepoint"
     savepoint = flink_live.newest_snapshot(settings)
