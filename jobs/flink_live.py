@@ -82,9 +82,10 @@ def job_options(settings: Settings, bounded: bool = False, restore: Path | None 
         "checkpoint_dir_url": p["checkpoints"].as_uri(), "savepoint_dir_url": p["savepoints"].as_uri(),
         "restore_path": str(restore) if restore else None,
         "delivery_guarantee": f.delivery_guarantee, "transaction_timeout_ms": f.transaction_timeout_ms,
-        "mini_batch_ms": f.mini_batch_ms, "watermark_interval_ms": f.watermark_interval_ms, "parallelism": f.parallelism,
+        "mini_batch_ms": f.mini_batch_ms, "watermark_interval_ms": f.watermark_interval_ms,
+        "buffer_timeout_ms": f.buffer_timeout_ms, "parallelism": f.parallelism,
         "metrics_port": f.metrics_port, "metrics_host": f.metrics_host, "rest_port": f.rest_port,
-        "rules": {name: getattr(f, name).model_dump() for name in ("price_jump", "volume_spike", "failed_rally")},
+        "rules": {name: rule.model_dump() for name, rule in f.rules().items()},
     }
 
 

@@ -344,9 +344,11 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     elif args.what == "flink":
         from ticklake import flink_bench
 
+        if args.floor:
+            settings = flink_bench.without_rules(settings)
         f = settings.flink
-        result = {"settings": {"checkpoint_interval_ms": f.checkpoint_interval_ms, "mini_batch_ms": f.mini_batch_ms,
-                               "watermark_interval_ms": f.watermark_interval_ms,
+        result = {"settings": {"floor": args.floor, "checkpoint_interval_ms": f.checkpoint_interval_ms, "mini_batch_ms": f.mini_batch_ms,
+                               "watermark_interval_ms": f.watermark_interval_ms, "buffer_timeout_ms": f.buffer_timeout_ms,
                                "parallelism": f.parallelism, "heap": f.heap, "rate": args.rate,
                                "seconds": args.seconds, "warmup_seconds": args.warmup_seconds,
                                "with_stream": args.with_stream}}
@@ -609,7 +611,8 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     bench.add_argument("--bars-trigger-seconds", type=float, default=None,
                        help="stream latency: the bars query's trigger (default: spark.bars_trigger_seconds)")
     bench.add_argument("--floor", action="store_true",
-                       help="stream: measure the smallest job doing the same work instead (ticklake/stream_floor.py)")
+                       help="stream: measure the smallest job doing the same work instead (ticklake/stream_floor.py); "
+                            "flink: the real-time job without its alert rules (live bars and rejects only)")
     bench.add_argument("--one-app", action="store_true",
                        help="stream latency: all queries in one application (default: bars and stores apart, "
                             "as ticklake stream runs them)")
@@ -651,7 +654,7 @@ def add_backtest_parser(sub, settings: Settings) -> None:
 
 
 # Commands that run Spark jobs (import: to rebuild bars): quiet on the terminal, their full output in a run log.
-LOGGED = ("demo", "backtest", "stream", "rollup", "maintain", "import")
+LOGGED = ("demo", "backtest", "stream", "rollup", "maintain", "import", "bench")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -289,16 +289,18 @@ class FlinkSettings(BaseModel):
     rejects_topic: str = "flink.rejected"  # records of the trades topic that are not trades, counted by reason
     watermark_ms: int = Field(default=2000, ge=0)  # bounded out-of-orderness of trade times
     idle_timeout_ms: int = Field(default=5000, gt=0)  # a partition without records this long holds no watermark back
-    checkpoint_interval_ms: int = Field(default=1000, gt=0)  # exactly once: outputs are readable after each
+    checkpoint_interval_ms: int = Field(default=500, gt=0)  # exactly once: outputs are readable after each
     delivery_guarantee: Literal["exactly-once", "at-least-once"] = "exactly-once"
     # Kafka transactions of the exactly-once sinks; at most the broker's transaction.max.timeout.ms (15 min).
     transaction_timeout_ms: int = Field(default=600_000, gt=0, le=900_000)
     # Operator state (live bars, deduplication) is dropped this long after its last change.
     state_ttl_hours: float = Field(default=24.0, gt=0)
-    mini_batch_ms: int = Field(default=100, ge=0)  # 0: every trade updates its bar alone
-    # How often the source emits a watermark (Flink's default 200 ms); the live bars' mini-batches end on one.
-    watermark_interval_ms: int = Field(default=200, gt=0)
-    parallelism: int = Field(default=1, ge=1)
+    mini_batch_ms: int = Field(default=50, ge=0)  # 0: every trade updates its bar alone
+    # How often the source emits a watermark (Flink's default: 200 ms); the live bars' mini-batches end on one.
+    watermark_interval_ms: int = Field(default=50, gt=0)
+    parallelism: int = Field(default=1, ge=1)  # task slots and source tasks (2: alerts may be corrected; docs/FLINK.md)
+    # A task sends a network buffer on once it is full or this old (Flink's default: 100 ms).
+    buffer_timeout_ms: int = Field(default=10, gt=0)
     startup_mode: Literal["earliest-offset", "latest-offset", "group-offsets"] = "earliest-offset"
     metrics_port: int = 9250  # Flink's Prometheus reporter (0: none)
     metrics_host: str = "127.0.0.1"  # the address the reporter binds
@@ -308,6 +310,10 @@ class FlinkSettings(BaseModel):
     price_jump: PriceJumpRule = PriceJumpRule()
     volume_spike: VolumeSpikeRule = VolumeSpikeRule()
     failed_rally: FailedRallyRule = FailedRallyRule()
+
+    def rules(self) -> dict[str, BaseModel]:
+        """The alert rules above, by name (jobs/flink_sql.py's RULES)."""
+        return {"price_jump": self.price_jump, "volume_spike": self.volume_spike, "failed_rally": self.failed_rally}
 
 
 class MonitoringSettings(BaseModel):

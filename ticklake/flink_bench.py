@@ -28,6 +28,14 @@ def _with_guarantee(settings: Settings, guarantee: str) -> Settings:
     return settings.model_copy(update={"flink": settings.flink.model_copy(update={"delivery_guarantee": guarantee})})
 
 
+def without_rules(settings: Settings) -> Settings:
+    """The floor of ``bench flink``: the same job, source, parsing and sinks, with every alert
+    rule disabled, so only the live bars and the rejects count are left."""
+    f = settings.flink
+    off = {name: rule.model_copy(update={"enabled": False}) for name, rule in f.rules().items()}
+    return settings.model_copy(update={"flink": f.model_copy(update=off)})
+
+
 class JvmUsage:
     """CPU seconds and peak resident memory of the job's JVM (PyFlink's gateway with the mini-cluster)."""
 

@@ -65,7 +65,8 @@ def listening_addresses(port: int) -> set[str]:
 
 
 def alert_ids(settings: Settings) -> list[str]:
-    return [json.loads(r.value)["alert_id"] for r in read_topic(settings, settings.flink.alerts_topic)]
+    """The alert id of every committed record of the alerts topic, tombstones (a retracted alert) too."""
+    return [json.loads(r.key)["alert_id"] for r in read_topic(settings, settings.flink.alerts_topic)]
 
 
 @pytest.fixture

@@ -162,3 +162,13 @@ def test_the_watermark_interval_is_a_setting(settings, tmp_path):
     from jobs.flink_realtime import cluster_config
 
     assert cluster_config(_opts(settings, tmp_path, watermark_interval_ms=50))["pipeline.auto-watermark-interval"] == "50 ms"
+
+
+def test_the_settings_name_the_rules_the_sql_has_and_the_bench_floor_has_none(settings, tmp_path):
+    from ticklake.flink_bench import without_rules
+
+    assert set(settings.flink.rules()) == set(flink_sql.RULES)
+    floor = without_rules(settings)
+    opts = flink_live.job_options(floor.model_copy(update={"flink": floor.flink.model_copy(update={"state_dir": tmp_path})}))
+    assert not any("INSERT INTO alerts" in s for s in flink_sql.statements(opts))
+    assert any(s.startswith("INSERT INTO live_bars") for s in flink_sql.statements(opts))
