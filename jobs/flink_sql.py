@@ -205,24 +205,30 @@ def _alert_id(rule: str, *parts: str) -> str:
 def price_jump_views(rule: dict) -> list[str]:
     """The views under ``price_jump``: ``price_buckets``, each symbol's lowest and highest price
     per ``bucket_ms`` of event time (a tumbling window: each trade updates one bucket), and
-    ``price_jumps``, each bucket beside the lowest and highest price of the ``seconds`` before it
-    (a hopping window over the buckets, ``seconds * 1000 / bucket_ms`` of them per symbol, joined
-    to the bucket that follows it). Neither costs more per trade when a window holds more trades."""
+    ``price_jumps``, each bucket beside the lowest and highest price of the ``seconds`` before it:
+    a hopping window over the buckets, one bucket longer than ``seconds`` and ending with the
+    bucket (``seconds * 1000 / bucket_ms + 1`` of them per symbol), its aggregates filtered to
+    the last bucket and to the ones before. Neither costs more per trade when a window holds more
+    trades, and both are append-only: a window's row is final when the watermark passes its end."""
     seconds, bucket_ms = int(rule["seconds"]), int(rule["bucket_ms"])
     bucket = _interval_seconds(bucket_ms)
+    last = f"bucket_start = window_end - {bucket}"
     return [f"""CREATE TEMPORARY VIEW price_buckets AS
 SELECT symbol, window_start AS bucket_start, window_time AS bucket_time,
   MIN(trade_time_ms) - MOD(MIN(trade_time_ms), {bucket_ms}) AS start_ms, MIN(price) AS low, MAX(price) AS high
 FROM TABLE(TUMBLE(TABLE trades, DESCRIPTOR(event_time), {bucket}))
 GROUP BY symbol, window_start, window_end, window_time""", f"""CREATE TEMPORARY VIEW price_jumps AS
-SELECT b.symbol, b.start_ms, b.bucket_time AS event_time, b.low, b.high,
-  r.start_ms AS before_start_ms, r.low AS before_low, r.high AS before_high
-FROM price_buckets b JOIN (
-  SELECT symbol, window_end, window_time, MIN(start_ms) AS start_ms, MIN(low) AS low, MAX(high) AS high
-  FROM TABLE(HOP(TABLE price_buckets, DESCRIPTOR(bucket_time), {bucket}, {_interval_seconds(seconds * 1000)}))
+SELECT symbol, start_ms, event_time, low, high, before_start_ms, before_low, before_high
+FROM (
+  SELECT symbol, window_time AS event_time,
+    MIN(start_ms) FILTER (WHERE {last}) AS start_ms,
+    MIN(low) FILTER (WHERE {last}) AS low, MAX(high) FILTER (WHERE {last}) AS high,
+    MIN(start_ms) FILTER (WHERE NOT ({last})) AS before_start_ms,
+    MIN(low) FILTER (WHERE NOT ({last})) AS before_low, MAX(high) FILTER (WHERE NOT ({last})) AS before_high
+  FROM TABLE(HOP(TABLE price_buckets, DESCRIPTOR(bucket_time), {bucket}, {_interval_seconds(seconds * 1000 + bucket_ms)}))
   GROUP BY symbol, window_start, window_end, window_time
-) r ON b.symbol = r.symbol AND b.bucket_start = r.window_end
-  AND b.bucket_time BETWEEN r.window_time AND r.window_time + {bucket}"""]
+)
+WHERE start_ms IS NOT NULL AND before_start_ms IS NOT NULL"""]
 
 
 def price_jump(rule: dict) -> str:
@@ -235,7 +241,13 @@ def price_jump(rule: dict) -> str:
     So a move between two trades in different buckets at most ``seconds`` apart always counts,
     one up to ``seconds`` plus a bucket apart may count, and a move within one bucket counts once
     a later bucket still shows it (a spike that reverts inside its bucket does not). An alert
-    comes when the watermark passes the end of its bucket."""
+    comes when the watermark passes the end of its bucket.
+
+    The first jump of a period is the one whose previous jump (in event time, same symbol and
+    direction) is of an earlier period, or that has none: an event-time OVER window, which sorts
+    its rows by the watermark and never takes an alert back, in whatever order the windows'
+    rows reach it (ROW_NUMBER's deduplication would retract one when a later bucket comes first,
+    as two slots do)."""
     pct, seconds, bucket_ms = float(rule["percent"]), int(rule["seconds"]), int(rule["bucket_ms"])
     period = f"FLOOR(start_ms / {seconds * 1000})"
     return f"""SELECT {_alert_id('price_jump', 'symbol', 'direction', 'CAST(time_period AS STRING)')} AS alert_id,
@@ -247,15 +259,15 @@ def price_jump(rule: dict) -> str:
 FROM (
   SELECT *, CASE direction WHEN 'up' THEN high ELSE low END AS price,
     CASE direction WHEN 'up' THEN before_low ELSE before_high END AS reference,
-    ROW_NUMBER() OVER (PARTITION BY symbol, direction, time_period ORDER BY event_time) AS n
+    COUNT(*) OVER previous AS jumps, MIN(time_period) OVER previous AS previous_period
   FROM (
-    -- Both read every column of price_jumps, so the planner computes it once for both directions.
     SELECT *, 'up' AS direction, {period} AS time_period FROM price_jumps WHERE high > before_low * {1 + pct / 100!r}
     UNION ALL
     SELECT *, 'down' AS direction, {period} AS time_period FROM price_jumps WHERE low < before_high * {1 - pct / 100!r}
   )
+  WINDOW previous AS (PARTITION BY symbol, direction ORDER BY event_time ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)
 )
-WHERE n = 1"""
+WHERE jumps = 1 OR previous_period < time_period"""
 
 
 def volume_spike(rule: dict) -> str:

@@ -97,6 +97,18 @@ def test_the_plan_parses_each_record_once(settings, tmp_path):
     assert plan.count("REGEXP(") == 1
 
 
+def test_no_rule_takes_an_alert_back(settings, tmp_path):
+    """The alerts are an append-only stream: no deduplication that retracts (a ROW_NUMBER one
+    did when two slots brought a later price bucket first), so the sink needs no upsert
+    materializer, which would turn a retraction into a tombstone in the alerts topic."""
+    from tests.conftest import isolated_settings
+
+    plan = flink_live.explain(isolated_settings(settings, tmp_path)).split("== Optimized Execution Plan ==")[1]
+    sink = [block for block in plan.split("\n\n") if block.startswith("Sink(table=[default_catalog.default_database.alerts]")]
+    assert len(sink) == 1
+    assert "upsertMaterialize" not in sink[0] and "Deduplicate(" not in sink[0] and "Rank(" not in sink[0]
+
+
 def _alerts(settings: Settings) -> list[live.Alert]:
     return list(live.alerts(settings))
 
