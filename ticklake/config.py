@@ -298,7 +298,7 @@ class FlinkSettings(BaseModel):
     mini_batch_ms: int = Field(default=50, ge=0)  # 0: every trade updates its bar alone
     # How often the source emits a watermark (Flink's default: 200 ms); the live bars' mini-batches end on one.
     watermark_interval_ms: int = Field(default=50, gt=0)
-    parallelism: int = Field(default=1, ge=1)  # task slots and source tasks (2: alerts may be corrected; docs/FLINK.md)
+    parallelism: int = Field(default=2, ge=1)  # task slots and source tasks
     # A task sends a network buffer on once it is full or this old (Flink's default: 100 ms).
     buffer_timeout_ms: int = Field(default=10, gt=0)
     startup_mode: Literal["earliest-offset", "latest-offset", "group-offsets"] = "earliest-offset"
