@@ -50,19 +50,27 @@ fi
 
 infra/fetch-jars.sh
 
-# Flink's Prometheus reporter binds every address; infra/flink-reporter is the same reporter on
-# one host (loopback), compiled against the reporter and PyFlink's Flink into the cluster's lib.
+# ticklake's jars on the Flink cluster's classpath, each compiled from a folder of infra/
+# (java/ and META-INF/services/) against PyFlink's Flink and the jars named after it:
+# - infra/flink-reporter: Flink's Prometheus reporter binds every address, this one a host
+#   (loopback);
+# - infra/flink-format: the trades' JSON read in one pass (the format ticklake-trade-json).
 lib=${TICKLAKE_CACHE_DIR:-$HOME/.ticklake/cache}/jars/flink-lib
-sources=$(find infra/flink-reporter/java -name '*.java' | sort)
-factories=infra/flink-reporter/META-INF/services/org.apache.flink.metrics.reporter.MetricReporterFactory
-# shellcheck disable=SC2086
-if fresh "$lib/.reporter-stamp" $sources $factories "$lib"/flink-metrics-prometheus-*.jar .venv-flink/.wanted; then
-  echo "building the loopback Prometheus reporter for Flink ..." >&2
-  build=$(mktemp -d)
-  classpath=$(ls "$lib"/flink-metrics-prometheus-*.jar .venv-flink/lib/python3*/site-packages/pyflink/lib/flink-dist-*.jar | paste -sd:)
+pyflink_lib=$(ls -d .venv-flink/lib/python3*/site-packages/pyflink/lib)
+flink_jar() { # folder jar-name extra-classpath-jars...
+  local folder=$1 name=$2; shift 2
+  local sources; sources=$(find "$folder/java" -name '*.java' | sort)
   # shellcheck disable=SC2086
-  javac -nowarn --release 11 -d "$build" -cp "$classpath" $sources
-  jar cf "$lib/ticklake-loopback-reporter.jar" -C "$build" . -C infra/flink-reporter META-INF/services
-  rm -rf "$build"
-  done_stamp "$lib/.reporter-stamp"
-fi
+  if fresh "$lib/.$name-stamp" $sources "$folder"/META-INF/services/* "$@" .venv-flink/.wanted; then
+    echo "building $name for Flink ..." >&2
+    local build; build=$(mktemp -d)
+    local classpath; classpath=$(ls "$@" "$pyflink_lib"/flink-dist-*.jar "$pyflink_lib"/flink-table-api-java-uber-*.jar | paste -sd:)
+    # shellcheck disable=SC2086
+    javac -nowarn --release 11 -d "$build" -cp "$classpath" $sources
+    jar cf "$lib/$name" -C "$build" . -C "$folder" META-INF/services
+    rm -rf "$build"
+    done_stamp "$lib/.$name-stamp"
+  fi
+}
+flink_jar infra/flink-reporter ticklake-loopback-reporter.jar "$lib"/flink-metrics-prometheus-*.jar
+flink_jar infra/flink-format ticklake-trade-format.jar

@@ -97,15 +97,17 @@ def pyflink_home() -> Path:
 
 
 def flink_lib(settings: Settings) -> Path:
-    """PyFlink's lib/ plus the jars of the cluster's classpath (the Prometheus reporter, which
-    loads when the mini-cluster starts), as links in one folder for FLINK_LIB_DIR."""
+    """PyFlink's lib/ plus ticklake's jars of the cluster's classpath (the Prometheus reporter,
+    which loads when the mini-cluster starts, and the trades' format), as links in one folder for
+    FLINK_LIB_DIR."""
     lib = paths(settings)["lib"]
     lib.mkdir(parents=True, exist_ok=True)
     wanted = {jar.name: jar for jar in (pyflink_home() / "lib").glob("*.jar")}
     wanted |= {jar.name: jar for jar in (settings.jars_dir / "flink-lib").glob("*.jar")}
-    if not {"ticklake-loopback-reporter.jar"} <= set(wanted) or \
+    if not {"ticklake-loopback-reporter.jar", "ticklake-trade-format.jar"} <= set(wanted) or \
             not any(name.startswith("flink-metrics-prometheus") for name in wanted):
-        raise UserError(f"no Prometheus reporter in {settings.jars_dir / 'flink-lib'}: run infra/bootstrap.sh")
+        raise UserError(f"no Prometheus reporter or trade format in {settings.jars_dir / 'flink-lib'}: "
+                        "run infra/bootstrap.sh")
     for link in lib.iterdir():
         if link.name not in wanted or link.resolve() != wanted[link.name].resolve():
             link.unlink()

@@ -6,9 +6,10 @@ Pure string building, no PyFlink: it is imported by the jobs in .venv-flink and 
 tests in .venv. All logic of the hot path is SQL, so it runs in the JVM; no Python UDFs.
 
 Statements, in order:
-- ``kafka_trades``: the trades topic read as raw text with its Kafka partition and offset, an
-  event time from ``trade_time_ms`` and a bounded-out-of-orderness watermark;
-- ``fields``: the trade's fields (JSON_VALUE), parsed once per record (``PLANNER_OPTIONS``);
+- ``kafka_trades``: the trades topic, each record's fields read in one pass by the format
+  ``ticklake-trade-json`` (infra/flink-format; null where a field is missing or not of its
+  type), with its Kafka partition and offset, an event time from ``trade_time_ms`` and a
+  bounded-out-of-orderness watermark;
 - ``trades``: the valid trades (``REJECT_REASON`` null); ``minute_bars``: 1-minute tumbling windows in event time,
   final once the watermark has passed (the alert rules read them);
 - three upsert-Kafka sinks: live bars (every trade, however late, updates its bar at once),
@@ -29,17 +30,11 @@ PRICE_AT = TIME_DIGITS + PARTITION_DIGITS + OFFSET_DIGITS + 1  # SUBSTRING is 1-
 MAX_TIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, as schemas.models.MAX_TRADE_TIME_MS
 MAX_DOUBLE = "1.7976931348623157E308"
 
+TRADE_FORMAT = "ticklake-trade-json"  # infra/flink-format, on the cluster's classpath
 # Flink SQL types of the trade's scalar fields (schemas.derive kinds).
 _TYPES = {"string": "STRING", "double": "DOUBLE", "long": "BIGINT"}
-
-
-def _extract(name: str, kind: str) -> str:
-    """A field as its type: TRY_CAST from JSON_VALUE's text (JSON_VALUE's own RETURNING has no
-    BIGINT, and its DOUBLE fails on a JSON integer); what is not a number becomes null, and so
-    does a long that is not an integer (1.5, 1e12), as the trade model wants."""
-    text = f"JSON_VALUE(`value`, '$.{name}')"
-    return text if kind == "string" else f"TRY_CAST({text} AS {_TYPES[kind]})"
-# The fields the job reads; the launcher checks they are the trade model's.
+# The fields the job reads, all it declares in the source (the format reads no other field's
+# value); the source checks they are of the trade model's kinds.
 REQUIRED = {"symbol": "string", "price": "double", "volume": "double", "trade_time_ms": "long",
             "received_time_ms": "long"}
 
@@ -80,70 +75,52 @@ def kafka_properties(opts: dict) -> dict[str, str]:
 
 
 def source_ddl(opts: dict) -> str:
+    """``kafka_trades``: the fields of ``REQUIRED``, which must be the trade model's (``opts["fields"]``)."""
+    fields = opts["fields"]
+    missing = {name for name, kind in REQUIRED.items() if fields.get(name) != kind}
+    if missing:
+        raise ValueError(f"the trade fields lack {sorted(missing)} (of the kinds the job reads)")
     options = {
         "connector": "kafka",
         "topic": opts["trades_topic"],
         "properties.bootstrap.servers": opts["bootstrap_servers"], **kafka_properties(opts),
         "properties.group.id": opts["group_id"],
         "scan.startup.mode": opts["startup_mode"],
-        "format": "raw",
-        "raw.charset": "UTF-8",
+        "format": TRADE_FORMAT,
     }
     if opts.get("bounded"):
         options["scan.bounded.mode"] = "latest-offset"  # tests: stop at the offsets of the start
+    columns = "".join(f"  `{name}` {_TYPES[kind]},\n" for name, kind in REQUIRED.items())
     return f"""CREATE TEMPORARY TABLE kafka_trades (
-  `value` STRING,
-  `kafka_partition` INT METADATA FROM 'partition' VIRTUAL,
+{columns}  `kafka_partition` INT METADATA FROM 'partition' VIRTUAL,
   `kafka_offset` BIGINT METADATA FROM 'offset' VIRTUAL,
-  `event_time` AS TO_TIMESTAMP_LTZ(COALESCE({_extract("trade_time_ms", "long")}, 0), 3),
+  `event_time` AS TO_TIMESTAMP_LTZ(COALESCE(`trade_time_ms`, 0), 3),
   WATERMARK FOR `event_time` AS `event_time` - {_interval_seconds(opts["watermark_ms"])}
 ) {with_clause(options)}"""
 
 
-def fields_view(opts: dict) -> str:
-    """``fields``: every record with the fields the job uses (``REQUIRED``, checked against the
-    trade model's) as their types (null where a field is missing or not of its type) and ``quoted_number``, whether a number field holds a JSON string
-    (``"price": "12.5"``, which JSON_VALUE would cast; the Spark job and the reference refuse it).
-
-    The one place that reads the JSON: the job's plan computes it once per record and shares the
-    row with ``trades`` and the rejects count (``PLANNER_OPTIONS``)."""
-    fields = opts["fields"]
-    missing = {name for name, kind in REQUIRED.items() if fields.get(name) != kind}
-    if missing:
-        raise ValueError(f"the trade fields lack {sorted(missing)} (of the kinds the job reads)")
-    # Only the fields the job uses: each one read costs a parse of the whole record.
-    extracted = ",\n  ".join(f"{_extract(name, kind)} AS `{name}`" for name, kind in REQUIRED.items())
-    numbers = "|".join(name for name, kind in REQUIRED.items() if kind in ("double", "long"))
-    return f"""CREATE TEMPORARY VIEW fields AS
-SELECT kafka_partition, kafka_offset, event_time,
-  {extracted},
-  REGEXP(`value`, '"({numbers})"\\s*:\\s*[^-0-9\\s]') AS quoted_number
-FROM kafka_trades"""
-
-
-# Why a row of ``fields`` is not a trade (null: it is one). Not a column of ``fields``: the
-# planner would merge ``fields`` into it and read each JSON field again for every test here.
-# So ``trades`` and the rejects count each evaluate it, on the parsed columns (cheap).
+# Why a record of ``kafka_trades`` is not a trade (null: it is one); ``trades`` and the
+# rejects count each evaluate it on the parsed columns.
 REJECT_REASON = f"""CASE
     WHEN `symbol` IS NULL OR `price` IS NULL OR `volume` IS NULL OR `trade_time_ms` IS NULL
-      OR `received_time_ms` IS NULL OR quoted_number THEN 'malformed'
+      OR `received_time_ms` IS NULL THEN 'malformed'
     WHEN CHAR_LENGTH(`symbol`) = 0 THEN 'empty_symbol'
     WHEN NOT (`price` > 0 AND `price` <= {MAX_DOUBLE}) THEN 'bad_price'
     WHEN NOT (`volume` >= 0 AND `volume` <= {MAX_DOUBLE}) THEN 'bad_volume'
     WHEN NOT (`trade_time_ms` > 0 AND `trade_time_ms` <= {MAX_TIME_MS}) THEN 'bad_time'
   END"""
 
-# The planner options that make ``fields`` one node of the plan: the statements expand the
+# The planner options that make ``trades`` one node of the plan: the statements expand the
 # views each on its own, and with this the optimizer finds the identical sub-plans by their
 # digest and optimizes them once, as a block whose output its consumers share (else it merges
-# the parsing into each consumer's projection: 84 JSON_VALUE calls a record instead of 7).
+# the checks and the order key into each consumer's projection, one evaluation per consumer).
 PLANNER_OPTIONS = {"table.optimizer.reuse-optimize-block-with-digest-enabled": "true"}
 
 TRADES_VIEW = """CREATE TEMPORARY VIEW trades AS
 SELECT symbol, price, volume, trade_time_ms, received_time_ms, kafka_partition, kafka_offset, event_time,
   LPAD(CAST(trade_time_ms AS STRING), {t}, '0') || LPAD(CAST(kafka_partition AS STRING), {p}, '0')
     || LPAD(CAST(kafka_offset AS STRING), {o}, '0') || CAST(price AS STRING) AS order_key
-FROM fields WHERE ({reason}) IS NULL""".format(t=TIME_DIGITS, p=PARTITION_DIGITS, o=OFFSET_DIGITS, reason=REJECT_REASON)
+FROM kafka_trades WHERE ({reason}) IS NULL""".format(t=TIME_DIGITS, p=PARTITION_DIGITS, o=OFFSET_DIGITS, reason=REJECT_REASON)
 
 # OHLCV of a group of trades (README, "Bars").
 _BAR_AGGREGATES = f"""CAST(SUBSTRING(MIN(order_key) FROM {PRICE_AT}) AS DOUBLE) AS `open`,
@@ -193,7 +170,7 @@ FROM (SELECT *, TO_TIMESTAMP_LTZ(trade_time_ms - MOD(trade_time_ms, 60000), 3) A
 GROUP BY symbol, window_start"""
 
 REJECTS_INSERT = f"""INSERT INTO rejected
-SELECT reason, COUNT(*) AS records FROM (SELECT {REJECT_REASON} AS reason FROM fields)
+SELECT reason, COUNT(*) AS records FROM (SELECT {REJECT_REASON} AS reason FROM kafka_trades)
 WHERE reason IS NOT NULL GROUP BY reason"""
 
 
@@ -205,30 +182,27 @@ def _alert_id(rule: str, *parts: str) -> str:
 def price_jump_views(rule: dict) -> list[str]:
     """The views under ``price_jump``: ``price_buckets``, each symbol's lowest and highest price
     per ``bucket_ms`` of event time (a tumbling window: each trade updates one bucket), and
-    ``price_jumps``, each bucket beside the lowest and highest price of the ``seconds`` before it:
-    a hopping window over the buckets, one bucket longer than ``seconds`` and ending with the
-    bucket (``seconds * 1000 / bucket_ms + 1`` of them per symbol), its aggregates filtered to
-    the last bucket and to the ones before. Neither costs more per trade when a window holds more
-    trades, and both are append-only: a window's row is final when the watermark passes its end."""
+    ``price_jumps``, each bucket beside the lowest and highest price of the ``seconds`` before it
+    (a hopping window over the buckets, ``seconds * 1000 / bucket_ms`` of them per symbol, joined
+    to the bucket that follows it by an event-time interval join). Neither costs more per trade
+    when a window holds more trades, and both are append-only. The hopping window's aggregates
+    must not depend on the window (a ``FILTER`` on ``window_end``, say): Flink then copies each
+    bucket into every window instead of sharing 1-bucket slices between them."""
     seconds, bucket_ms = int(rule["seconds"]), int(rule["bucket_ms"])
     bucket = _interval_seconds(bucket_ms)
-    last = f"bucket_start = window_end - {bucket}"
     return [f"""CREATE TEMPORARY VIEW price_buckets AS
 SELECT symbol, window_start AS bucket_start, window_time AS bucket_time,
   MIN(trade_time_ms) - MOD(MIN(trade_time_ms), {bucket_ms}) AS start_ms, MIN(price) AS low, MAX(price) AS high
 FROM TABLE(TUMBLE(TABLE trades, DESCRIPTOR(event_time), {bucket}))
 GROUP BY symbol, window_start, window_end, window_time""", f"""CREATE TEMPORARY VIEW price_jumps AS
-SELECT symbol, start_ms, event_time, low, high, before_start_ms, before_low, before_high
-FROM (
-  SELECT symbol, window_time AS event_time,
-    MIN(start_ms) FILTER (WHERE {last}) AS start_ms,
-    MIN(low) FILTER (WHERE {last}) AS low, MAX(high) FILTER (WHERE {last}) AS high,
-    MIN(start_ms) FILTER (WHERE NOT ({last})) AS before_start_ms,
-    MIN(low) FILTER (WHERE NOT ({last})) AS before_low, MAX(high) FILTER (WHERE NOT ({last})) AS before_high
-  FROM TABLE(HOP(TABLE price_buckets, DESCRIPTOR(bucket_time), {bucket}, {_interval_seconds(seconds * 1000 + bucket_ms)}))
+SELECT b.symbol, b.start_ms, b.bucket_time AS event_time, b.low, b.high,
+  r.start_ms AS before_start_ms, r.low AS before_low, r.high AS before_high
+FROM price_buckets b JOIN (
+  SELECT symbol, window_end, window_time, MIN(start_ms) AS start_ms, MIN(low) AS low, MAX(high) AS high
+  FROM TABLE(HOP(TABLE price_buckets, DESCRIPTOR(bucket_time), {bucket}, {_interval_seconds(seconds * 1000)}))
   GROUP BY symbol, window_start, window_end, window_time
-)
-WHERE start_ms IS NOT NULL AND before_start_ms IS NOT NULL"""]
+) r ON b.symbol = r.symbol AND b.bucket_start = r.window_end
+  AND b.bucket_time BETWEEN r.window_time AND r.window_time + {bucket}"""]
 
 
 def price_jump(rule: dict) -> str:
@@ -245,9 +219,9 @@ def price_jump(rule: dict) -> str:
 
     The first jump of a period is the one whose previous jump (in event time, same symbol and
     direction) is of an earlier period, or that has none: an event-time OVER window, which sorts
-    its rows by the watermark and never takes an alert back, in whatever order the windows'
-    rows reach it (ROW_NUMBER's deduplication would retract one when a later bucket comes first,
-    as two slots do)."""
+    its rows by the watermark and never takes an alert back, in whatever order the join's rows
+    reach it (ROW_NUMBER's deduplication would retract one when a later bucket comes first, as
+    two slots do: the join is keyed by symbol and bucket)."""
     pct, seconds, bucket_ms = float(rule["percent"]), int(rule["seconds"]), int(rule["bucket_ms"])
     period = f"FLOOR(start_ms / {seconds * 1000})"
     return f"""SELECT {_alert_id('price_jump', 'symbol', 'direction', 'CAST(time_period AS STRING)')} AS alert_id,
@@ -278,11 +252,12 @@ def volume_spike(rule: dict) -> str:
     return f"""SELECT {_alert_id('volume_spike', 'symbol', 'CAST(start_ms AS STRING)')} AS alert_id,
   'volume_spike' AS rule, symbol, window_time AS event_time,
   MAP['volume', volume, 'mean_volume', mean_volume, 'factor', volume / mean_volume,
-      'minutes', CAST({minutes} AS DOUBLE), 'window_start_ms', CAST(start_ms AS DOUBLE)]
+      'minutes', CAST({minutes} AS DOUBLE), 'window_start_ms', CAST(start_ms AS DOUBLE),
+      'open', `open`, 'high', high, 'low', low, 'close', `close`, 'trade_count', CAST(trade_count AS DOUBLE),
+      'vwap', vwap]
     AS `values`
 FROM (
-  SELECT symbol, start_ms, window_time, volume,
-    (SUM(volume) OVER w - volume) / {minutes} AS mean_volume, COUNT(*) OVER w AS bars
+  SELECT *, (SUM(volume) OVER w - volume) / {minutes} AS mean_volume, COUNT(*) OVER w AS bars
   FROM minute_bars
   WINDOW w AS (PARTITION BY symbol ORDER BY window_time
                RANGE BETWEEN INTERVAL '{minutes}' MINUTE PRECEDING AND CURRENT ROW)
@@ -344,7 +319,7 @@ def alerts_insert(rules: dict[str, dict]) -> str | None:
 def statements(opts: dict) -> list[str]:
     """DDL first, then the INSERTs (run together as one job)."""
     ddl = [
-        source_ddl(opts), fields_view(opts), TRADES_VIEW, MINUTE_BARS_VIEW,
+        source_ddl(opts), TRADES_VIEW, MINUTE_BARS_VIEW,
         upsert_sink_ddl("live_bars", BAR_COLUMNS, "symbol, window_start", opts["bars_topic"], opts),
         upsert_sink_ddl("alerts", ALERT_COLUMNS, "alert_id", opts["alerts_topic"], opts),
         upsert_sink_ddl("rejected", REJECT_COLUMNS, "reason", opts["rejects_topic"], opts),

@@ -22,17 +22,19 @@ def test_the_job_reads_the_fields_it_uses_of_the_trade_models_scalar_fields(sett
     opts = _opts(settings, tmp_path)
     assert list(opts["fields"]) == [name for name in Trade.model_fields if name != "conditions"]
     assert flink_sql.REQUIRED.items() <= opts["fields"].items()
-    view = flink_sql.fields_view(opts)
-    assert re.findall(r"AS `(\w+)`", view) == list(flink_sql.REQUIRED)  # each read costs a parse
+    ddl = flink_sql.source_ddl(opts)
+    # The physical columns: only the fields the job uses (the format skips the others' values).
+    assert re.findall(r"^  `(\w+)` (?:STRING|DOUBLE|BIGINT),$", ddl, re.M) == list(flink_sql.REQUIRED)
+    assert "'format' = 'ticklake-trade-json'" in ddl
     with pytest.raises(ValueError, match="price"):
-        flink_sql.fields_view(opts | {"fields": opts["fields"] | {"price": "string"}})
+        flink_sql.source_ddl(opts | {"fields": opts["fields"] | {"price": "string"}})
 
 
 def test_a_field_list_without_the_fields_the_job_needs_is_refused(settings, tmp_path):
     opts = _opts(settings, tmp_path)
     opts["fields"].pop("received_time_ms")
     with pytest.raises(ValueError, match="received_time_ms"):
-        flink_sql.fields_view(opts)
+        flink_sql.source_ddl(opts)
 
 
 def test_options_are_quoted_and_exactly_once_sinks_get_a_transaction_timeout_the_broker_accepts(settings, tmp_path):
@@ -133,10 +135,10 @@ def test_price_jump_reads_buckets_not_a_window_of_trades(settings, tmp_path):
     rule = _opts(settings, tmp_path)["rules"]["price_jump"] | {"seconds": 10, "bucket_ms": 500}
     buckets, jumps = flink_sql.price_jump_views(rule)
     assert "TUMBLE(TABLE trades, DESCRIPTOR(event_time), INTERVAL '0 00:00:00.500' DAY TO SECOND(3))" in buckets
-    # The bucket and the 10 s before it, in one window.
+    # The 10 s before each bucket, aggregates the slices can share (nothing depends on the window).
     assert "HOP(TABLE price_buckets, DESCRIPTOR(bucket_time), INTERVAL '0 00:00:00.500' DAY TO SECOND(3), " \
-           "INTERVAL '0 00:00:10.500' DAY TO SECOND(3))" in jumps
-    assert " OVER " not in buckets + jumps and " JOIN " not in jumps
+           "INTERVAL '0 00:00:10.000' DAY TO SECOND(3))" in jumps
+    assert " OVER " not in buckets + jumps and "FILTER" not in jumps
     views = flink_sql.statements(_opts(settings, tmp_path))
     assert any(v.startswith("CREATE TEMPORARY VIEW price_jumps") for v in views)
 
@@ -148,15 +150,13 @@ def test_a_price_jump_window_of_part_buckets_is_refused():
         PriceJumpRule(seconds=10, bucket_ms=3000)
 
 
-def test_only_the_fields_view_reads_the_json_and_the_plan_shares_it(settings, tmp_path):
+def test_the_trades_and_the_rejects_count_test_records_with_one_rule(settings, tmp_path):
     from jobs.flink_realtime import cluster_config
 
     opts = _opts(settings, tmp_path)
-    readers = [s.split("\n")[0] for s in flink_sql.statements(opts) if "JSON_VALUE" in s or "REGEXP(" in s]
-    assert readers == ["CREATE TEMPORARY TABLE kafka_trades (", "CREATE TEMPORARY VIEW fields AS"]
-    # The trades and the rejects count test the parsed columns with the same rule.
     assert flink_sql.REJECT_REASON in flink_sql.TRADES_VIEW and flink_sql.REJECT_REASON in flink_sql.REJECTS_INSERT
-    assert cluster_config(opts).items() >= flink_sql.PLANNER_OPTIONS.items()
+    assert all("JSON_VALUE" not in s for s in flink_sql.statements(opts))
+    assert cluster_config(opts).items() >= flink_sql.PLANNER_OPTIONS.items()  # one ``trades`` row for all
 
 
 def test_the_watermark_interval_is_a_setting(settings, tmp_path):
