@@ -78,7 +78,7 @@ def job_options(settings: Settings, bounded: bool = False, restore: Path | None 
         "startup_mode": f.startup_mode, "bounded": bounded, "fields": fields,
         "watermark_ms": f.watermark_ms, "idle_timeout_ms": f.idle_timeout_ms,
         "state_ttl_ms": int(f.state_ttl_hours * 3_600_000),
-        "checkpoint_interval_ms": f.checkpoint_interval_ms,
+        "checkpoint_interval_ms": f.checkpoint_interval_ms, "unaligned_checkpoints": f.unaligned_checkpoints,
         "checkpoint_dir_url": p["checkpoints"].as_uri(), "savepoint_dir_url": p["savepoints"].as_uri(),
         "restore_path": str(restore) if restore else None,
         "delivery_guarantee": f.delivery_guarantee, "transaction_timeout_ms": f.transaction_timeout_ms,

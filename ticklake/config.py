@@ -290,6 +290,8 @@ class FlinkSettings(BaseModel):
     watermark_ms: int = Field(default=2000, ge=0)  # bounded out-of-orderness of trade times
     idle_timeout_ms: int = Field(default=5000, gt=0)  # a partition without records this long holds no watermark back
     checkpoint_interval_ms: int = Field(default=500, gt=0)  # exactly once: outputs are readable after each
+    # Checkpoint barriers overtake the rows in flight instead of waiting for them (still exactly once).
+    unaligned_checkpoints: bool = True
     delivery_guarantee: Literal["exactly-once", "at-least-once"] = "exactly-once"
     # Kafka transactions of the exactly-once sinks; at most the broker's transaction.max.timeout.ms (15 min).
     transaction_timeout_ms: int = Field(default=600_000, gt=0, le=900_000)

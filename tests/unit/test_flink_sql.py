@@ -173,3 +173,12 @@ def test_the_settings_name_the_rules_the_sql_has_and_the_bench_floor_has_none(se
     opts = flink_live.job_options(floor.model_copy(update={"flink": floor.flink.model_copy(update={"state_dir": tmp_path})}))
     assert not any("INSERT INTO alerts" in s for s in flink_sql.statements(opts))
     assert any(s.startswith("INSERT INTO live_bars") for s in flink_sql.statements(opts))
+
+
+def test_checkpoints_are_unaligned_unless_turned_off(settings, tmp_path):
+    from jobs.flink_realtime import cluster_config
+
+    assert cluster_config(_opts(settings, tmp_path))["execution.checkpointing.unaligned.enabled"] == "true"
+    off = cluster_config(_opts(settings, tmp_path, unaligned_checkpoints=False))
+    assert off["execution.checkpointing.unaligned.enabled"] == "false"
+    assert off["execution.checkpointing.mode"] == "EXACTLY_ONCE"
