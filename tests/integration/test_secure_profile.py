@@ -166,7 +166,11 @@ def test_a_secure_run_leaves_no_password_or_token_in_logs_state_checkpoints_or_p
     assert len(secure_run.process_list) > 10
     found = {}  # each file read once: the run leaves thousands
     for path in searched:
-        content = path.read_bytes()
+        try:
+            content = path.read_bytes()
+        except FileNotFoundError:  # only a topic's log the broker deletes meanwhile may vanish
+            assert any(part.endswith("-delete") for part in path.parts), path
+            continue
         for name in (name for name, secret in secrets.items() if secret.encode() in content):
             found.setdefault(name, []).append(path)
     assert found == {}
