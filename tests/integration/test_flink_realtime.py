@@ -26,15 +26,15 @@ MINUTE = 60_000
 
 
 def _send(settings: Settings, trades: list[dict]) -> None:
-    _send_raw(settings, [json.dumps(trade).encode() for trade in trades])
+    _send_raw(settings, [json.dumps(trade).encode() for trade in trades], keys=[trade["symbol"] for trade in trades])
 
 
-def _send_raw(settings: Settings, values: list[bytes]) -> None:
+def _send_raw(settings: Settings, values: list[bytes], keys: list[str] | None = None) -> None:
     from kafka import KafkaProducer
 
     producer = KafkaProducer(**kafka_python(settings, "producer"))
-    for value in values:
-        producer.send(settings.kafka.trades_topic, key=b"EDGE", value=value)
+    for value, key in zip(values, keys or ["EDGE"] * len(values)):
+        producer.send(settings.kafka.trades_topic, key=key.encode(), value=value)
     producer.flush()
     producer.close()
 
